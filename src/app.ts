@@ -1,0 +1,329 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { Redis } from 'ioredis';
+import type { GatewayConfig } from './config';
+import type { GatewayContext } from './graphql/context';
+import { LookupService } from './lookup/lookup-service';
+import { createLogger, type Logger } from './observability/logger';
+import { GatewayMetrics } from './observability/metrics';
+import { MemoryPubSub } from './pubsub/memory-pubsub';
+import type { PubSub } from './pubsub/pubsub';
+import { RedisPubSub } from './pubsub/redis-pubsub';
+import { CALLBACK_PATH } from './requests/callback-route';
+import { MemoryRequestStore } from './requests/memory-request-store';
+import { RedisRequestStore } from './requests/redis-request-store';
+import { RequestRegistry } from './requests/request-registry';
+import type { RequestStore } from './requests/request-store';
+import { buildGatewaySchema } from './schema';
+import { createErrorFormatter } from './server/format-error';
+import { createHttpApp, createKeyAuthenticator } from './server/http-app';
+import { startWebSocketServer, type GatewayWebSocketServer } from './server/ws-server';
+import { startProviderSimulator, type ProviderSimulator } from './simulator';
+import { ProviderClient } from './upstream/provider-client';
+
+/** The GraphQL path, for HTTP and WebSocket alike. */
+export const GRAPHQL_PATH = '/graphql';
+
+/** Test and embedding hooks of {@link buildApp}; production passes none. */
+export interface BuildAppOptions {
+  /** Default: a pino logger at `config.logLevel`. */
+  logger?: Logger;
+  /** Use this simulator as the provider instead of starting one (when no provider base URL is configured). */
+  simulator?: ProviderSimulator;
+}
+
+/** A built gateway. Nothing listens or connects until `start()`. */
+export interface GatewayApp {
+  /** `http://<host>:<port>` once started. */
+  readonly url: string;
+  readonly graphqlUrl: string;
+  readonly wsUrl: string;
+  /** The base URL put into `notifyUrl`. */
+  readonly publicUrl: string;
+  readonly metrics: GatewayMetrics;
+  /** The running simulator when the gateway uses one. */
+  readonly simulator: ProviderSimulator | undefined;
+  /** Internals exposed for tests and benchmarks. */
+  readonly internals: {
+    registry: RequestRegistry;
+    pubsub: PubSub;
+    service: LookupService;
+    store: RequestStore;
+    webSocketConnections: () => number;
+  };
+  /** Starts the simulator (if any), Redis connections and the HTTP/WebSocket server. Rejects if any cannot. */
+  start(): Promise<void>;
+  /**
+   * Graceful stop: stops accepting, closes WebSockets with 1001, lets in-flight operations and callbacks
+   * finish, then releases everything. Bounded by `shutdownTimeoutMs`, after which connections are cut.
+   */
+  stop(): Promise<void>;
+}
+
+/** Strips credentials from a URL before it is logged. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = '';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '[invalid url]';
+  }
+}
+
+function createRedis(url: string, name: string): Redis {
+  return new Redis(url, {
+    lazyConnect: true,
+    connectionName: `number-lookup-gateway:${name}`,
+    // Fail fast while Redis is away so callbacks get 503 (the provider retries) instead of hanging.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2_000,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+  });
+}
+
+/**
+ * Wires the gateway from its configuration: provider client (or built-in simulator), request store and
+ * pub/sub (in process or Redis), the schema, Apollo Server over HTTP and graphql-ws over WebSocket on one port.
+ * Reads no environment variables.
+ */
+export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): GatewayApp {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const metrics = new GatewayMetrics();
+  const formatError = createErrorFormatter(logger);
+  const authenticate = createKeyAuthenticator(config.auth.clientApiKeys);
+
+  const redis = config.redisUrl
+    ? {
+        command: createRedis(config.redisUrl, 'command'),
+        publisher: createRedis(config.redisUrl, 'publisher'),
+        subscriber: createRedis(config.redisUrl, 'subscriber'),
+      }
+    : undefined;
+  if (redis) {
+    for (const [name, connection] of Object.entries(redis)) {
+      connection.on('error', (error: Error) => logger.warn({ redis: name, err: { message: error.message } }, 'Redis connection error'));
+    }
+  }
+  const store: RequestStore = redis ? new RedisRequestStore(redis.command) : new MemoryRequestStore();
+  const pubsub: PubSub = redis ? new RedisPubSub(redis.publisher, redis.subscriber, logger) : new MemoryPubSub();
+  const registry = new RequestRegistry({
+    store,
+    pubsub,
+    logger,
+    asyncTimeoutMs: config.requests.asyncTimeoutMs,
+    retentionMs: config.requests.retentionMs,
+  });
+
+  let simulator: ProviderSimulator | undefined = options.simulator;
+  const ownSimulator = !config.provider.baseUrl && !options.simulator;
+  let provider: ProviderClient | undefined;
+  const providerProxy = {
+    query: (to: string[], signal?: AbortSignal) => (provider as ProviderClient).query(to, signal),
+    notify: (to: string[], url: string, signal?: AbortSignal) => (provider as ProviderClient).notify(to, url, signal),
+    logs: (q: Parameters<ProviderClient['logs']>[0], signal?: AbortSignal) => (provider as ProviderClient).logs(q, signal),
+  };
+
+  let url = '';
+  let publicUrl = config.publicUrl ?? '';
+  const service = new LookupService({
+    provider: providerProxy,
+    registry,
+    logger,
+    publicUrl: () => publicUrl,
+    callbackPath: CALLBACK_PATH,
+    maxNumbersPerOperation: config.lookup.maxNumbersPerOperation,
+    chunkConcurrency: config.lookup.chunkConcurrency,
+    cacheTtlMs: config.lookup.cacheTtlMs,
+    cacheMaxEntries: config.lookup.cacheMaxEntries,
+    onLookupCost: ({ numbersSent, cacheHits, coalesced }) => {
+      metrics.numbersSent.inc(numbersSent);
+      if (cacheHits) metrics.numbersSaved.inc({ how: 'cache' }, cacheHits);
+      if (coalesced) metrics.numbersSaved.inc({ how: 'coalesced' }, coalesced);
+    },
+  });
+
+  const context = (clientId: string | undefined, requestId: string): GatewayContext => ({
+    service,
+    registry,
+    clientId,
+    requestId,
+    logger,
+  });
+
+  const schema = buildGatewaySchema();
+  const httpServer: Server = createServer();
+  let ws: GatewayWebSocketServer | undefined;
+
+  const apollo = new ApolloServer<GatewayContext>({
+    schema,
+    introspection: config.http.introspection,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: config.http.maxBatchSize > 0,
+    includeStacktraceInErrorResponses: false,
+    formatError,
+    logger,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await ws?.dispose();
+            },
+          };
+        },
+      },
+      config.http.landingPage
+        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+        : ApolloServerPluginLandingPageDisabled(),
+    ],
+  });
+
+  metrics.sources.wsConnections = () => ws?.connections() ?? 0;
+  metrics.sources.activeSubscriptions = () => registry.stats().activeWatches;
+
+  const app: GatewayApp = {
+    get url() {
+      return url;
+    },
+    get graphqlUrl() {
+      return `${url}${GRAPHQL_PATH}`;
+    },
+    get wsUrl() {
+      return `${url.replace(/^http/, 'ws')}${GRAPHQL_PATH}`;
+    },
+    get publicUrl() {
+      return publicUrl;
+    },
+    metrics,
+    get simulator() {
+      return simulator;
+    },
+    internals: {
+      registry,
+      pubsub,
+      service,
+      store,
+      webSocketConnections: () => ws?.connections() ?? 0,
+    },
+
+    async start() {
+      if (redis) {
+        try {
+          await Promise.all(Object.values(redis).map((c) => c.connect()));
+        } catch (error) {
+          await Promise.all(Object.values(redis).map((c) => c.quit().catch(() => c.disconnect())));
+          throw new Error(`Cannot connect to Redis at ${redactUrl(config.redisUrl as string)}: ${(error as Error).message}`);
+        }
+      }
+      if (ownSimulator) {
+        simulator = await startProviderSimulator({
+          callbackDelayMs: config.simulator.callbackDelayMs,
+          callbackMode: config.simulator.callbackMode,
+          logger: logger.child({ component: 'simulator' }),
+        });
+        logger.info(
+          { simulator: simulator.url },
+          'no INFOBIP_BASE_URL configured: using the built-in provider simulator (no real lookups, no charges)',
+        );
+      }
+      const baseUrl = config.provider.baseUrl ?? (simulator as ProviderSimulator).url;
+      provider = new ProviderClient({
+        baseUrl,
+        apiKey: config.provider.apiKey ?? (simulator as ProviderSimulator).apiKey,
+        timeoutMs: config.provider.timeoutMs,
+        retry: {
+          maxAttempts: config.provider.maxAttempts,
+          baseDelayMs: config.provider.retryBaseDelayMs,
+          maxDelayMs: config.provider.retryMaxDelayMs,
+          maxTotalMs: config.provider.retryBudgetMs,
+        },
+        breaker: { failureThreshold: config.provider.breakerThreshold, cooldownMs: config.provider.breakerCooldownMs },
+        connections: config.provider.connections,
+        logger: logger.child({ component: 'provider' }),
+        hooks: {
+          call: ({ endpoint, outcome, durationMs }) =>
+            metrics.providerCalls.observe({ endpoint, outcome }, durationMs / 1_000),
+          retry: ({ endpoint, reason }) => metrics.providerRetries.inc({ endpoint, reason }),
+          breaker: (state) => metrics.breakerState.set(state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
+        },
+      });
+
+      await apollo.start();
+      const expressApp = createHttpApp({
+        apollo,
+        registry,
+        logger,
+        metrics,
+        graphqlPath: GRAPHQL_PATH,
+        corsOrigins: config.http.corsOrigins,
+        maxBodyBytes: config.http.maxBodyBytes,
+        callbackMaxBodyBytes: config.http.callbackMaxBodyBytes,
+        authenticate,
+        context,
+        readiness: [
+          { name: 'store', check: () => store.ping() },
+          { name: 'pubsub', check: async () => pubsub.isReady() },
+          { name: 'provider', check: () => (provider as ProviderClient).ping() },
+        ],
+      });
+      httpServer.on('request', expressApp);
+      ws = startWebSocketServer({
+        httpServer,
+        schema,
+        path: GRAPHQL_PATH,
+        logger,
+        context,
+        authenticate: (params) => {
+          const raw = params?.authorization ?? params?.Authorization ?? params?.apiKey;
+          const key = typeof raw === 'string' ? (raw.match(/^Bearer\s+(.+)$/i)?.[1] ?? raw).trim() : undefined;
+          return authenticate(key);
+        },
+        formatError,
+        keepAliveMs: config.ws.keepAliveMs,
+        connectionInitWaitTimeoutMs: config.ws.connectionInitWaitTimeoutMs,
+      });
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(config.port, config.host, () => {
+          httpServer.off('error', reject);
+          resolve();
+        });
+      });
+      const { port } = httpServer.address() as AddressInfo;
+      const host = ['0.0.0.0', '::', ''].includes(config.host) ? 'localhost' : config.host;
+      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      publicUrl = config.publicUrl ?? `http://localhost:${port}`;
+      logger.info(
+        { url: `${url}${GRAPHQL_PATH}`, publicUrl: redactUrl(publicUrl), redis: Boolean(redis) },
+        'number lookup gateway listening',
+      );
+    },
+
+    async stop() {
+      const force = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
+      force.unref();
+      try {
+        await apollo.stop();
+      } finally {
+        clearTimeout(force);
+        await registry.dispose();
+        await pubsub.dispose();
+        await store.dispose();
+        await provider?.dispose();
+        if (redis) await Promise.all(Object.values(redis).map((c) => c.quit().catch(() => c.disconnect())));
+        if (ownSimulator) await simulator?.dispose();
+        logger.info('number lookup gateway stopped');
+      }
+    },
+  };
+  return app;
+}

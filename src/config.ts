@@ -1,0 +1,236 @@
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+/** Everything the gateway can be told, resolved and validated. Built by {@link loadConfig}; never read from env elsewhere. */
+export interface GatewayConfig {
+  /** `NODE_ENV`; `production` hides the landing page and introspection unless told otherwise. */
+  nodeEnv: string;
+  production: boolean;
+  /** Listen port (`PORT`, default 4000; 0 = ephemeral, for tests). */
+  port: number;
+  /** Listen address (`HOST`, default `0.0.0.0`). */
+  host: string;
+  /** Base URL at which the provider reaches the callback route (`PUBLIC_URL`, default `http://localhost:$PORT`). */
+  publicUrl?: string;
+  /** `LOG_LEVEL` (pino level or `silent`), default `info`. */
+  logLevel: string;
+  /** The provider. `baseUrl` unset = the built-in simulator is started in-process. */
+  provider: {
+    baseUrl?: string;
+    apiKey?: string;
+    timeoutMs: number;
+    maxAttempts: number;
+    retryBaseDelayMs: number;
+    retryMaxDelayMs: number;
+    retryBudgetMs: number;
+    breakerThreshold: number;
+    breakerCooldownMs: number;
+    connections: number;
+  };
+  /** The built-in simulator's callback behaviour (only used when `provider.baseUrl` is unset). */
+  simulator: { callbackDelayMs: number; callbackMode: 'single' | 'per-number' };
+  lookup: {
+    /** Most numbers one operation may carry, counted across aliases (`MAX_NUMBERS_PER_OPERATION`, default 1000). */
+    maxNumbersPerOperation: number;
+    /** Provider calls in flight for one operation when it is split into chunks of 1000 (`UPSTREAM_CHUNK_CONCURRENCY`, default 4). */
+    chunkConcurrency: number;
+    /** Result cache time-to-live (`CACHE_TTL_MS`, default 0 = off). */
+    cacheTtlMs: number;
+    /** Result cache capacity in numbers (`CACHE_MAX_ENTRIES`, default 100 000). */
+    cacheMaxEntries: number;
+  };
+  requests: {
+    /** A pending async request becomes EXPIRED after this (`ASYNC_RESULT_TIMEOUT_MS`, default 5 min). */
+    asyncTimeoutMs: number;
+    /** Requests are forgotten this long after creation (`REQUEST_RETENTION_MS`, default 24 h). */
+    retentionMs: number;
+  };
+  /** `REDIS_URL`; unset = in-process store and pub/sub. */
+  redisUrl?: string;
+  http: {
+    /** CORS origins (`CORS_ORIGINS`, comma-separated; `*` for any). */
+    corsOrigins: string[];
+    /** Introspection (`INTROSPECTION`, default on outside production). */
+    introspection: boolean;
+    /** Apollo Sandbox landing page on GET /graphql (`LANDING_PAGE`, default on outside production). */
+    landingPage: boolean;
+    /** Largest GraphQL request body (`MAX_BODY_BYTES`, default 100 kB). */
+    maxBodyBytes: number;
+    /** Largest callback body (`CALLBACK_MAX_BODY_BYTES`, default 5 MB: 1000 full results fit). */
+    callbackMaxBodyBytes: number;
+    /** Deepest selection allowed (`MAX_QUERY_DEPTH`, default 8). */
+    maxQueryDepth: number;
+    /** Operations per batched HTTP request (`MAX_BATCH_SIZE`, default 0 = batching off). */
+    maxBatchSize: number;
+  };
+  auth: {
+    /** Client API keys (`CLIENT_API_KEYS`, comma-separated). Empty = no client auth. */
+    clientApiKeys: string[];
+  };
+  /** Operations per client per minute (`RATE_LIMIT_PER_MINUTE`, default 0 = off). */
+  rateLimitPerMinute: number;
+  ws: {
+    /** Ping interval that detects dead peers (`WS_KEEPALIVE_MS`, default 15 s). */
+    keepAliveMs: number;
+    /** Time a socket has to send connection_init (`WS_INIT_TIMEOUT_MS`, default 3 s). */
+    connectionInitWaitTimeoutMs: number;
+  };
+  /** Bound on graceful shutdown (`SHUTDOWN_TIMEOUT_MS`, default 10 s). */
+  shutdownTimeoutMs: number;
+}
+
+/** Apollo Studio's hosted Sandbox, admitted by CORS outside production unless `CORS_ORIGINS` says otherwise. */
+export const APOLLO_SANDBOX_ORIGIN = 'https://studio.apollographql.com';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d[\d_]*$/, 'must be a whole number')
+    .transform((v) => Number(v.replaceAll('_', '')))
+    .pipe(z.number().int().min(min).max(max));
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']))
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+
+const httpUrl = z
+  .string()
+  .trim()
+  .url('must be an absolute URL')
+  .refine((v) => /^https?:\/\//i.test(v), 'must start with http:// or https://')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const list = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const envSchema = z.object({
+  NODE_ENV: z.string().trim().default('development'),
+  PORT: int(0, 65_535).default('4000'),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  PUBLIC_URL: httpUrl.optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  INFOBIP_BASE_URL: httpUrl.optional(),
+  INFOBIP_API_KEY: z.string().trim().min(1, 'must not be empty').optional(),
+  UPSTREAM_TIMEOUT_MS: int(1, 300_000).default('10000'),
+  UPSTREAM_MAX_ATTEMPTS: int(1, 10).default('3'),
+  UPSTREAM_RETRY_BASE_DELAY_MS: int(0, 60_000).default('200'),
+  UPSTREAM_RETRY_MAX_DELAY_MS: int(0, 300_000).default('2000'),
+  UPSTREAM_RETRY_BUDGET_MS: int(0, 600_000).default('15000'),
+  UPSTREAM_BREAKER_THRESHOLD: int(1, 1000).default('5'),
+  UPSTREAM_BREAKER_COOLDOWN_MS: int(0, 600_000).default('10000'),
+  UPSTREAM_CONNECTIONS: int(1, 1024).default('32'),
+  UPSTREAM_CHUNK_CONCURRENCY: int(1, 64).default('4'),
+  SIMULATOR_CALLBACK_DELAY_MS: int(0, 600_000).default('200'),
+  SIMULATOR_CALLBACK_MODE: z.enum(['single', 'per-number']).default('single'),
+  MAX_NUMBERS_PER_OPERATION: int(1, 100_000).default('1000'),
+  CACHE_TTL_MS: int(0, 30 * 24 * 3_600_000).default('0'),
+  CACHE_MAX_ENTRIES: int(1, 10_000_000).default('100000'),
+  ASYNC_RESULT_TIMEOUT_MS: int(100, 7 * 24 * 3_600_000).default('300000'),
+  REQUEST_RETENTION_MS: int(1_000, 30 * 24 * 3_600_000).default('86400000'),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .refine((v) => /^rediss?:\/\/./i.test(v), 'must be a redis:// or rediss:// URL')
+    .optional(),
+  CORS_ORIGINS: list.optional(),
+  INTROSPECTION: bool.optional(),
+  LANDING_PAGE: bool.optional(),
+  MAX_BODY_BYTES: int(1_024, 100_000_000).default('102400'),
+  CALLBACK_MAX_BODY_BYTES: int(1_024, 100_000_000).default('5242880'),
+  MAX_QUERY_DEPTH: int(1, 100).default('8'),
+  MAX_BATCH_SIZE: int(0, 100).default('0'),
+  CLIENT_API_KEYS: list.default(''),
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default('0'),
+  WS_KEEPALIVE_MS: int(0, 600_000).default('15000'),
+  WS_INIT_TIMEOUT_MS: int(100, 600_000).default('3000'),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default('10000'),
+});
+
+/**
+ * Reads and validates the environment: the only reader of `process.env` in the gateway.
+ * Empty strings count as unset. Throws {@link ConfigError} naming every invalid variable at once.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => key in envSchema.shape && value !== undefined && value !== ''),
+  );
+  const parsed = envSchema.safeParse(present);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0]);
+      // Never echo a rejected value: it may be a credential.
+      problems.push(`${name}: ${issue.message}`);
+    }
+  }
+  const e = parsed.success ? parsed.data : undefined;
+  if (e) {
+    if (e.INFOBIP_BASE_URL && !e.INFOBIP_API_KEY) {
+      problems.push('INFOBIP_API_KEY: required when INFOBIP_BASE_URL is set');
+    }
+    if (e.INFOBIP_API_KEY && !e.INFOBIP_BASE_URL) {
+      problems.push('INFOBIP_BASE_URL: required when INFOBIP_API_KEY is set (without both, the built-in simulator runs)');
+    }
+    if (e.UPSTREAM_RETRY_MAX_DELAY_MS < e.UPSTREAM_RETRY_BASE_DELAY_MS) {
+      problems.push('UPSTREAM_RETRY_MAX_DELAY_MS: must not be smaller than UPSTREAM_RETRY_BASE_DELAY_MS');
+    }
+    if (e.REQUEST_RETENTION_MS < e.ASYNC_RESULT_TIMEOUT_MS) {
+      problems.push('REQUEST_RETENTION_MS: must not be shorter than ASYNC_RESULT_TIMEOUT_MS');
+    }
+  }
+  if (problems.length > 0 || !e) throw new ConfigError(problems);
+
+  const production = e.NODE_ENV === 'production';
+  return {
+    nodeEnv: e.NODE_ENV,
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL,
+    logLevel: e.LOG_LEVEL,
+    provider: {
+      baseUrl: e.INFOBIP_BASE_URL,
+      apiKey: e.INFOBIP_API_KEY,
+      timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      maxAttempts: e.UPSTREAM_MAX_ATTEMPTS,
+      retryBaseDelayMs: e.UPSTREAM_RETRY_BASE_DELAY_MS,
+      retryMaxDelayMs: e.UPSTREAM_RETRY_MAX_DELAY_MS,
+      retryBudgetMs: e.UPSTREAM_RETRY_BUDGET_MS,
+      breakerThreshold: e.UPSTREAM_BREAKER_THRESHOLD,
+      breakerCooldownMs: e.UPSTREAM_BREAKER_COOLDOWN_MS,
+      connections: e.UPSTREAM_CONNECTIONS,
+    },
+    simulator: { callbackDelayMs: e.SIMULATOR_CALLBACK_DELAY_MS, callbackMode: e.SIMULATOR_CALLBACK_MODE },
+    lookup: {
+      maxNumbersPerOperation: e.MAX_NUMBERS_PER_OPERATION,
+      chunkConcurrency: e.UPSTREAM_CHUNK_CONCURRENCY,
+      cacheTtlMs: e.CACHE_TTL_MS,
+      cacheMaxEntries: e.CACHE_MAX_ENTRIES,
+    },
+    requests: { asyncTimeoutMs: e.ASYNC_RESULT_TIMEOUT_MS, retentionMs: e.REQUEST_RETENTION_MS },
+    redisUrl: e.REDIS_URL,
+    http: {
+      corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [APOLLO_SANDBOX_ORIGIN]),
+      introspection: e.INTROSPECTION ?? !production,
+      landingPage: e.LANDING_PAGE ?? !production,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      callbackMaxBodyBytes: e.CALLBACK_MAX_BODY_BYTES,
+      maxQueryDepth: e.MAX_QUERY_DEPTH,
+      maxBatchSize: e.MAX_BATCH_SIZE,
+    },
+    auth: { clientApiKeys: e.CLIENT_API_KEYS },
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    ws: { keepAliveMs: e.WS_KEEPALIVE_MS, connectionInitWaitTimeoutMs: e.WS_INIT_TIMEOUT_MS },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,131 @@
+import type { ProviderError, ProviderNetwork, ProviderResult, ProviderStatus } from '../upstream/provider-types';
+
+/** A network as clients see it (JSON-safe: the same object travels through Redis pub/sub). */
+export interface NetworkData {
+  networkName?: string | null;
+  networkPrefix?: string | null;
+  countryName?: string | null;
+  countryPrefix?: string | null;
+  networkId?: number | null;
+}
+
+export interface StatusData {
+  groupId: number;
+  groupName: string;
+  id: number;
+  name: string;
+  description?: string | null;
+  action?: string | null;
+}
+
+export interface ErrorData {
+  groupId: number;
+  groupName: string;
+  id: number;
+  name: string;
+  description?: string | null;
+  permanent?: boolean | null;
+}
+
+/** One number's lookup result in the gateway's shape (`servingMsc`, not the provider's `servingMSC`). */
+export interface LookupResultData {
+  to: string;
+  messageId?: string | null;
+  mccMnc?: string | null;
+  imsi?: string | null;
+  originalNetwork?: NetworkData | null;
+  ported?: boolean | null;
+  portedNetwork?: NetworkData | null;
+  roaming?: boolean | null;
+  roamingNetwork?: NetworkData | null;
+  servingMsc?: string | null;
+  status?: StatusData | null;
+  error?: ErrorData | null;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const int = (v: unknown): number | undefined => {
+  const n = num(v);
+  // Int is 32-bit in GraphQL: a larger provider value would fail the whole response at serialisation.
+  return n !== undefined && Number.isInteger(n) && Math.abs(n) <= 2_147_483_647 ? n : undefined;
+};
+const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+function compact<T extends object>(value: T): T | undefined {
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  return entries.length === 0 ? undefined : (Object.fromEntries(entries) as T);
+}
+
+function toNetwork(value: ProviderNetwork | undefined): NetworkData | undefined {
+  const n = obj(value);
+  if (!n) return undefined;
+  return compact({
+    networkName: str(n.networkName),
+    networkPrefix: str(n.networkPrefix),
+    countryName: str(n.countryName),
+    countryPrefix: str(n.countryPrefix),
+    networkId: int(n.networkId),
+  });
+}
+
+function toStatus(value: ProviderStatus | undefined): StatusData | undefined {
+  const s = obj(value);
+  if (!s) return undefined;
+  const groupId = int(s.groupId);
+  const id = int(s.id);
+  const groupName = str(s.groupName);
+  const name = str(s.name);
+  // The schema marks these non-null: a status without them is not a status the client can act on.
+  if (groupId === undefined || id === undefined || groupName === undefined || name === undefined) return undefined;
+  return compact({ groupId, groupName, id, name, description: str(s.description), action: str(s.action) });
+}
+
+function toError(value: ProviderError | undefined): ErrorData | undefined {
+  const e = obj(value);
+  if (!e) return undefined;
+  const groupId = int(e.groupId);
+  const id = int(e.id);
+  const groupName = str(e.groupName);
+  const name = str(e.name);
+  if (groupId === undefined || id === undefined || groupName === undefined || name === undefined) return undefined;
+  return compact({
+    groupId,
+    groupName,
+    id,
+    name,
+    description: str(e.description),
+    permanent: bool(e.permanent),
+  });
+}
+
+/**
+ * Maps one provider result to the gateway's shape, field by field, dropping values of the wrong type rather
+ * than failing the whole response (every field but `to` may be missing). Pure.
+ */
+export function toLookupResult(result: ProviderResult, to: string = result.to): LookupResultData {
+  const r = result as unknown as Record<string, unknown>;
+  return {
+    to,
+    ...compact({
+      messageId: str(r.messageId),
+      mccMnc: str(r.mccMnc),
+      imsi: str(r.imsi),
+      originalNetwork: toNetwork(result.originalNetwork),
+      ported: bool(r.ported),
+      portedNetwork: toNetwork(result.portedNetwork),
+      roaming: bool(r.roaming),
+      roamingNetwork: toNetwork(result.roamingNetwork),
+      servingMsc: str(r.servingMSC),
+      status: toStatus(result.status),
+      error: toError(result.error),
+    }),
+  };
+}
+
+/** Whether a result is final: the provider's PENDING group (id 1) is an acknowledgement, never a final answer. */
+export function isFinalResult(result: LookupResultData): boolean {
+  return !(result.status && (result.status.groupId === 1 || result.status.groupName.toUpperCase() === 'PENDING'));
+}

@@ -1,0 +1,304 @@
+import { LRUCache } from 'lru-cache';
+import { BadUserInputError, GatewayErrorCode, UpstreamError } from '../errors';
+import type { Logger } from '../observability/logger';
+import type { RequestRecord } from '../requests/request-store';
+import type { RequestRegistry } from '../requests/request-registry';
+import type { ProviderLog, ProviderLogsQuery, ProviderResultsResponse } from '../upstream/provider-types';
+import { toLookupResult, type LookupResultData } from './lookup-result';
+import { normalizeNumbers } from './phone-numbers';
+
+/** The provider calls the service needs (the upstream client implements them). */
+export interface LookupProvider {
+  query(to: string[], signal?: AbortSignal): Promise<ProviderResultsResponse>;
+  notify(to: string[], notifyUrl: string, signal?: AbortSignal): Promise<ProviderResultsResponse>;
+  logs(query: ProviderLogsQuery, signal?: AbortSignal): Promise<{ results: ProviderLog[] }>;
+}
+
+/** Options of {@link LookupService}. */
+export interface LookupServiceOptions {
+  provider: LookupProvider;
+  registry: RequestRegistry;
+  logger: Logger;
+  /** Base URL the provider reaches the callback route at; read per request (known only after listen). */
+  publicUrl: () => string;
+  /** Path prefix of the callback route (the request id and secret follow). */
+  callbackPath: string;
+  /** Most numbers per operation (default 1000). */
+  maxNumbersPerOperation: number;
+  /** Numbers per provider call: the provider's maximum is 1000. */
+  chunkSize?: number;
+  /** Provider calls in flight for one operation (default 4). */
+  chunkConcurrency: number;
+  /** Result cache TTL; 0 = no cache. */
+  cacheTtlMs: number;
+  cacheMaxEntries: number;
+  /** Told about provider numbers sent and cache hits, for metrics and the cost benchmark. */
+  onLookupCost?: (e: { providerCalls: number; numbersSent: number; cacheHits: number; coalesced: number }) => void;
+}
+
+/** Filter of the lookup history, as the GraphQL input carries it. */
+export interface LookupLogFilterData {
+  to?: string | null;
+  bulkIds?: string[] | null;
+  messageIds?: string[] | null;
+  generalStatus?: string | null;
+  sentSince?: Date | string | null;
+  sentUntil?: Date | string | null;
+  limit?: number | null;
+  mcc?: string | null;
+  mnc?: string | null;
+}
+
+/** A history entry in the gateway's shape. */
+export interface LookupLogData extends Omit<LookupResultData, 'to'> {
+  to: string;
+  bulkId?: string | null;
+  sentAt?: string | null;
+  doneAt?: string | null;
+  price?: { currency: string; pricePerLookup: number } | null;
+}
+
+const GENERAL_STATUSES = ['ACCEPTED', 'PENDING', 'UNDELIVERABLE', 'DELIVERED', 'EXPIRED', 'REJECTED'];
+
+interface Deferred {
+  promise: Promise<LookupResultData>;
+  resolve: (value: LookupResultData) => void;
+  reject: (error: unknown) => void;
+}
+
+function defer(): Deferred {
+  let resolve!: (value: LookupResultData) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<LookupResultData>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A waiter attaches later; an early rejection must not count as unhandled in between.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/** Provider date-time format: `2015-02-22T17:42:05.390+0000`. */
+export function toProviderDate(value: Date | string): string {
+  const date = value instanceof Date ? value : new Date(value);
+  return date.toISOString().replace('Z', '+0000');
+}
+
+/** Provider date-time (`…+0100`, `…Z`) to ISO-8601 UTC; undefined when unparseable. */
+export function fromProviderDate(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const withColon = value.replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
+  const ms = Date.parse(withColon);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+/**
+ * The gateway's lookup logic between the resolvers and the provider: number normalization, de-duplication,
+ * in-flight coalescing, the optional result cache, chunking to the provider's 1000-number limit, and the
+ * async request flow. Every provider failure surfaces as the upstream client's UpstreamError.
+ */
+export class LookupService {
+  private readonly inflight = new Map<string, Deferred>();
+  private readonly cache: LRUCache<string, LookupResultData> | undefined;
+  private readonly chunkSize: number;
+
+  constructor(private readonly options: LookupServiceOptions) {
+    this.chunkSize = options.chunkSize ?? 1_000;
+    this.cache =
+      options.cacheTtlMs > 0
+        ? new LRUCache({ max: options.cacheMaxEntries, ttl: options.cacheTtlMs, ttlAutopurge: false })
+        : undefined;
+  }
+
+  /**
+   * Synchronous lookup: one result per input entry, in input order. Throws BadUserInputError before any
+   * provider call when an entry is invalid; a provider failure rejects the whole operation.
+   */
+  async lookupNumbers(inputs: readonly string[]): Promise<LookupResultData[]> {
+    const { numbers, unique } = normalizeNumbers(inputs, { maxCount: this.options.maxNumbersPerOperation });
+    const byNumber = await this.resolveNumbers(unique);
+    return numbers.map((n) => byNumber.get(n) as LookupResultData);
+  }
+
+  private async resolveNumbers(unique: string[]): Promise<Map<string, LookupResultData>> {
+    const out = new Map<string, LookupResultData>();
+    const waits: Promise<void>[] = [];
+    const mine: string[] = [];
+    let cacheHits = 0;
+    let coalesced = 0;
+    for (const number of unique) {
+      const cached = this.cache?.get(number);
+      if (cached) {
+        out.set(number, cached);
+        cacheHits++;
+        continue;
+      }
+      const running = this.inflight.get(number);
+      if (running) {
+        coalesced++;
+        waits.push(running.promise.then((r) => void out.set(number, r)));
+        continue;
+      }
+      // Registered before any await, so a concurrent operation asking for the same number joins this call.
+      this.inflight.set(number, defer());
+      mine.push(number);
+      waits.push((this.inflight.get(number) as Deferred).promise.then((r) => void out.set(number, r)));
+    }
+    const chunks: string[][] = [];
+    for (let i = 0; i < mine.length; i += this.chunkSize) chunks.push(mine.slice(i, i + this.chunkSize));
+    this.options.onLookupCost?.({ providerCalls: chunks.length, numbersSent: mine.length, cacheHits, coalesced });
+
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) await this.queryChunk(chunks[next++]);
+    };
+    const workers = Array.from({ length: Math.min(this.options.chunkConcurrency, chunks.length) }, worker);
+    await Promise.all([...workers, ...waits]);
+    return out;
+  }
+
+  private async queryChunk(chunk: string[]): Promise<void> {
+    const settle = (number: string, outcome: { result: LookupResultData } | { error: unknown }) => {
+      const deferred = this.inflight.get(number);
+      this.inflight.delete(number);
+      if (!deferred) return;
+      if ('result' in outcome) deferred.resolve(outcome.result);
+      else deferred.reject(outcome.error);
+    };
+    let response: ProviderResultsResponse;
+    try {
+      response = await this.options.provider.query(chunk);
+    } catch (error) {
+      for (const number of chunk) settle(number, { error });
+      return;
+    }
+    const byTo = new Map<string, (typeof response.results)[number]>();
+    for (const result of response.results) if (!byTo.has(result.to)) byTo.set(result.to, result);
+    chunk.forEach((number, index) => {
+      // The provider echoes `to` as sent; fall back to position when it reformatted it.
+      const raw =
+        byTo.get(number) ?? (response.results.length === chunk.length ? response.results[index] : undefined);
+      if (!raw) {
+        settle(number, {
+          error: new UpstreamError(
+            GatewayErrorCode.UPSTREAM_BAD_RESPONSE,
+            'The provider answered without a result for one of the numbers.',
+          ),
+        });
+        return;
+      }
+      const result = toLookupResult(raw, number);
+      this.cache?.set(number, result);
+      settle(number, { result });
+    });
+  }
+
+  /**
+   * Starts an asynchronous lookup. The request is stored before the provider is called, because its callback
+   * can arrive before its acknowledgement. If the provider surely never got the request, it is forgotten and
+   * the error thrown; if the outcome is unknown, the request stays PENDING (results may still come) and the
+   * error carries its id in `extensions.requestId`.
+   */
+  async requestLookup(inputs: readonly string[], ownerId?: string): Promise<RequestRecord> {
+    const { unique } = normalizeNumbers(inputs, { maxCount: this.options.maxNumbersPerOperation });
+    const { registry } = this.options;
+    const { record, secret } = await registry.create(unique, ownerId);
+    const notifyUrl = `${this.options.publicUrl()}${this.options.callbackPath}/${record.id}/${secret}`;
+    const bulkIds: string[] = [];
+    let sent = 0;
+    try {
+      for (let i = 0; i < unique.length; i += this.chunkSize) {
+        const ack = await this.options.provider.notify(unique.slice(i, i + this.chunkSize), notifyUrl);
+        sent++;
+        if (ack.bulkId) bulkIds.push(ack.bulkId);
+      }
+    } catch (error) {
+      const outcomeKnown = !(error instanceof UpstreamError) || error.upstream.outcomeKnown !== false;
+      if (sent === 0 && outcomeKnown) {
+        await registry.abandon(record.id).catch(() => undefined);
+        throw error;
+      }
+      await registry.addBulkIds(record.id, bulkIds).catch(() => undefined);
+      if (error instanceof UpstreamError) error.extensions.requestId = record.id;
+      throw error;
+    }
+    await registry.addBulkIds(record.id, bulkIds);
+    // Read back: callbacks may already have landed.
+    return (await registry.get(record.id, ownerId)) ?? { ...record, bulkIds };
+  }
+
+  /** The lookup history (provider GET /number/1/logs); throws BadUserInputError for a bad filter. */
+  async lookupLogs(filter: LookupLogFilterData = {}): Promise<LookupLogData[]> {
+    const query = this.toLogsQuery(filter);
+    const response = await this.options.provider.logs(query);
+    return response.results.map((log) => {
+      const mapped = toLookupResult({ ...log, to: typeof log.to === 'string' ? log.to : '' });
+      const price =
+        log.price && typeof log.price.currency === 'string' && typeof log.price.pricePerLookup === 'number'
+          ? { currency: log.price.currency, pricePerLookup: log.price.pricePerLookup }
+          : undefined;
+      return {
+        ...mapped,
+        ...(typeof log.bulkId === 'string' ? { bulkId: log.bulkId } : {}),
+        sentAt: fromProviderDate(log.sentAt) ?? null,
+        doneAt: fromProviderDate(log.doneAt) ?? null,
+        ...(price ? { price } : {}),
+      };
+    });
+  }
+
+  private toLogsQuery(filter: LookupLogFilterData): ProviderLogsQuery {
+    const problems: string[] = [];
+    const query: ProviderLogsQuery = {};
+    if (filter.to) {
+      try {
+        query.to = normalizeNumbers([filter.to], { maxCount: 1 }).unique[0];
+      } catch {
+        problems.push('to: not a possible international phone number');
+      }
+    }
+    const ids = (name: string, values: string[] | null | undefined) => {
+      if (!values) return undefined;
+      if (values.length > 100) problems.push(`${name}: at most 100 values`);
+      if (values.some((v) => v.trim() === '')) problems.push(`${name}: values must not be empty`);
+      return values.length > 0 ? values : undefined;
+    };
+    query.bulkId = ids('bulkIds', filter.bulkIds);
+    query.messageId = ids('messageIds', filter.messageIds);
+    if (filter.generalStatus) {
+      const status = filter.generalStatus.trim().toUpperCase();
+      if (!GENERAL_STATUSES.includes(status)) {
+        problems.push(`generalStatus: must be one of ${GENERAL_STATUSES.join(', ')}`);
+      }
+      query.generalStatus = status;
+    }
+    const since = filter.sentSince ? new Date(filter.sentSince) : undefined;
+    const until = filter.sentUntil ? new Date(filter.sentUntil) : undefined;
+    if (since && until && since.getTime() > until.getTime()) problems.push('sentSince: must not be after sentUntil');
+    if (since) query.sentSince = toProviderDate(since);
+    if (until) query.sentUntil = toProviderDate(until);
+    if (filter.limit !== undefined && filter.limit !== null) {
+      if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 1_000) {
+        problems.push('limit: must be between 1 and 1000');
+      }
+      query.limit = filter.limit;
+    }
+    if (filter.mcc !== undefined && filter.mcc !== null) {
+      if (!/^\d{3}$/.test(filter.mcc)) problems.push('mcc: must be 3 digits');
+      query.mcc = filter.mcc;
+    }
+    if (filter.mnc !== undefined && filter.mnc !== null) {
+      if (!/^\d{2,3}$/.test(filter.mnc)) problems.push('mnc: must be 2 or 3 digits');
+      if (!query.mcc) problems.push('mnc: requires mcc');
+      query.mnc = filter.mnc;
+    }
+    if (problems.length > 0) throw new BadUserInputError(`Invalid lookupLogs filter: ${problems.join('; ')}.`, { problems });
+    for (const key of Object.keys(query) as (keyof ProviderLogsQuery)[]) if (query[key] === undefined) delete query[key];
+    return query;
+  }
+
+  /** Number of numbers with a provider call in flight (tests, metrics). */
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+}

@@ -1,0 +1,114 @@
+import type { LookupResultData } from '../lookup/lookup-result';
+import type { AddResultsOutcome, RequestRecord, RequestStore } from './request-store';
+
+interface Entry {
+  record: RequestRecord;
+  byNumber: Set<string>;
+  forgetAtMs: number;
+}
+
+/**
+ * In-process request store: one instance only, lost on restart. Records are copied in and out so callers can
+ * never mutate stored state, matching the Redis store's semantics.
+ */
+export class MemoryRequestStore implements RequestStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sweepTimer: NodeJS.Timeout;
+
+  constructor(options: { sweepIntervalMs?: number; clock?: () => number } = {}) {
+    this.clock = options.clock ?? Date.now;
+    this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
+    this.sweepTimer.unref();
+  }
+
+  private readonly clock: () => number;
+
+  private sweep(): void {
+    const now = this.clock();
+    for (const [id, entry] of this.entries) if (entry.forgetAtMs <= now) this.entries.delete(id);
+  }
+
+  private live(id: string): Entry | undefined {
+    const entry = this.entries.get(id);
+    if (entry && entry.forgetAtMs <= this.clock()) {
+      this.entries.delete(id);
+      return undefined;
+    }
+    return entry;
+  }
+
+  async create(record: RequestRecord, retentionMs: number): Promise<void> {
+    this.entries.set(record.id, {
+      record: structuredClone(record),
+      byNumber: new Set(record.results.map((r) => r.to)),
+      forgetAtMs: Date.parse(record.createdAt) + retentionMs,
+    });
+  }
+
+  async get(id: string): Promise<RequestRecord | null> {
+    const entry = this.live(id);
+    return entry ? structuredClone(entry.record) : null;
+  }
+
+  async addBulkIds(id: string, bulkIds: string[]): Promise<void> {
+    const entry = this.live(id);
+    if (entry) entry.record.bulkIds.push(...bulkIds.filter((b) => !entry.record.bulkIds.includes(b)));
+  }
+
+  async addResults(id: string, results: LookupResultData[], nowIso: string): Promise<AddResultsOutcome | null> {
+    const entry = this.live(id);
+    if (!entry) return null;
+    const { record } = entry;
+    if (record.state !== 'PENDING') return { added: [], state: record.state, completedNow: false };
+    const added: LookupResultData[] = [];
+    for (const result of results) {
+      if (entry.byNumber.has(result.to)) continue;
+      entry.byNumber.add(result.to);
+      const copy = structuredClone(result);
+      record.results.push(copy);
+      added.push(structuredClone(copy));
+    }
+    let completedNow = false;
+    if (entry.byNumber.size >= record.to.length) {
+      record.state = 'COMPLETED';
+      record.completedAt = nowIso;
+      completedNow = true;
+    }
+    return { added, state: record.state, completedNow };
+  }
+
+  async expire(id: string, nowIso: string): Promise<boolean> {
+    const entry = this.live(id);
+    if (!entry || entry.record.state !== 'PENDING') return false;
+    entry.record.state = 'EXPIRED';
+    entry.record.completedAt = nowIso;
+    return true;
+  }
+
+  async dueForExpiry(nowMs: number, limit: number): Promise<string[]> {
+    const due: string[] = [];
+    for (const [id, entry] of this.entries) {
+      if (due.length >= limit) break;
+      if (entry.record.state === 'PENDING' && Date.parse(entry.record.expiresAt) <= nowMs) due.push(id);
+    }
+    return due;
+  }
+
+  async delete(id: string): Promise<void> {
+    this.entries.delete(id);
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  /** Number of stored requests (tests and metrics). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async dispose(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,180 @@
+import type { Redis } from 'ioredis';
+import type { LookupResultData } from '../lookup/lookup-result';
+import type { AddResultsOutcome, RequestRecord, RequestState, RequestStore } from './request-store';
+
+// KEYS: meta, results, order, pending. ARGV: id, nowIso, then number/json pairs.
+// One script, so two instances storing the same number at once cannot both win (first writer wins: HSETNX).
+const ADD_RESULTS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'PENDING' then return {state, {}, 0} end
+local added = {}
+for i = 3, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('RPUSH', KEYS[3], ARGV[i])
+    added[#added + 1] = ARGV[i]
+  end
+end
+local completed = 0
+if redis.call('HLEN', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'total')) then
+  redis.call('HSET', KEYS[1], 'state', 'COMPLETED', 'completedAt', ARGV[2])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  state = 'COMPLETED'
+  completed = 1
+end
+if #added > 0 then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+    redis.call('PEXPIRE', KEYS[3], ttl)
+  end
+end
+return {state, added, completed}
+`;
+
+// KEYS: meta, pending. ARGV: id, nowIso.
+const EXPIRE = `
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[1], 'state') ~= 'PENDING' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'EXPIRED', 'completedAt', ARGV[2])
+return 1
+`;
+
+// KEYS: meta. ARGV: bulk ids JSON array to merge.
+const ADD_BULK_IDS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local current = cjson.decode(redis.call('HGET', KEYS[1], 'bulkIds') or '[]')
+local seen = {}
+for _, b in ipairs(current) do seen[b] = true end
+for _, b in ipairs(cjson.decode(ARGV[1])) do
+  if not seen[b] then current[#current + 1] = b; seen[b] = true end
+end
+redis.call('HSET', KEYS[1], 'bulkIds', cjson.encode(current))
+return 1
+`;
+
+/**
+ * Redis request store, shared by every instance. Layout per request (all expire with the retention TTL):
+ * `<prefix>req:<id>` hash of metadata, `…:results` hash number → result JSON, `…:order` list of numbers in
+ * arrival order; plus one sorted set `<prefix>pending` of PENDING ids scored by expiry time.
+ * Commands fail fast while Redis is unreachable (no offline queue), so callers can answer 503.
+ */
+export class RedisRequestStore implements RequestStore {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly redis: Redis,
+    options: { keyPrefix?: string } = {},
+  ) {
+    this.prefix = options.keyPrefix ?? 'nlg:';
+  }
+
+  private keys(id: string) {
+    const meta = `${this.prefix}req:${id}`;
+    return { meta, results: `${meta}:results`, order: `${meta}:order`, pending: `${this.prefix}pending` };
+  }
+
+  async create(record: RequestRecord, retentionMs: number): Promise<void> {
+    const k = this.keys(record.id);
+    const fields: Record<string, string> = {
+      id: record.id,
+      secretHash: record.secretHash,
+      to: JSON.stringify(record.to),
+      total: String(record.to.length),
+      state: record.state,
+      bulkIds: JSON.stringify(record.bulkIds),
+      createdAt: record.createdAt,
+      expiresAt: record.expiresAt,
+    };
+    if (record.ownerId) fields.ownerId = record.ownerId;
+    await this.redis
+      .multi()
+      .hset(k.meta, fields)
+      .pexpire(k.meta, retentionMs)
+      .zadd(k.pending, Date.parse(record.expiresAt), record.id)
+      .exec()
+      .then(throwOnFailedExec);
+  }
+
+  async get(id: string): Promise<RequestRecord | null> {
+    const k = this.keys(id);
+    const replies = await this.redis
+      .multi()
+      .hgetall(k.meta)
+      .hgetall(k.results)
+      .lrange(k.order, 0, -1)
+      .exec()
+      .then(throwOnFailedExec);
+    const meta = replies[0] as Record<string, string>;
+    if (!meta || !meta.id) return null;
+    const byNumber = replies[1] as Record<string, string>;
+    const order = replies[2] as string[];
+    return {
+      id: meta.id,
+      secretHash: meta.secretHash,
+      ...(meta.ownerId ? { ownerId: meta.ownerId } : {}),
+      to: JSON.parse(meta.to) as string[],
+      state: meta.state as RequestState,
+      bulkIds: JSON.parse(meta.bulkIds ?? '[]') as string[],
+      results: order.filter((n) => byNumber[n] !== undefined).map((n) => JSON.parse(byNumber[n]) as LookupResultData),
+      createdAt: meta.createdAt,
+      ...(meta.completedAt ? { completedAt: meta.completedAt } : {}),
+      expiresAt: meta.expiresAt,
+    };
+  }
+
+  async addBulkIds(id: string, bulkIds: string[]): Promise<void> {
+    await this.redis.eval(ADD_BULK_IDS, 1, this.keys(id).meta, JSON.stringify(bulkIds));
+  }
+
+  async addResults(id: string, results: LookupResultData[], nowIso: string): Promise<AddResultsOutcome | null> {
+    const k = this.keys(id);
+    const byNumber = new Map(results.map((r) => [r.to, r]));
+    const args: string[] = [id, nowIso];
+    for (const [to, result] of byNumber) args.push(to, JSON.stringify(result));
+    const reply = (await this.redis.eval(ADD_RESULTS, 4, k.meta, k.results, k.order, k.pending, ...args)) as
+      | [RequestState, string[], number]
+      | null;
+    if (!reply) return null;
+    const [state, addedNumbers, completed] = reply;
+    return {
+      added: addedNumbers.map((n) => byNumber.get(n) as LookupResultData),
+      state,
+      completedNow: completed === 1,
+    };
+  }
+
+  async expire(id: string, nowIso: string): Promise<boolean> {
+    const k = this.keys(id);
+    return (await this.redis.eval(EXPIRE, 2, k.meta, k.pending, id, nowIso)) === 1;
+  }
+
+  async dueForExpiry(nowMs: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(`${this.prefix}pending`, '-inf', nowMs, 'LIMIT', 0, limit);
+  }
+
+  async delete(id: string): Promise<void> {
+    const k = this.keys(id);
+    await this.redis.multi().del(k.meta, k.results, k.order).zrem(k.pending, id).exec().then(throwOnFailedExec);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    // The connection belongs to whoever created it.
+  }
+}
+
+function throwOnFailedExec(replies: [Error | null, unknown][] | null): unknown[] {
+  if (!replies) throw new Error('Redis transaction aborted');
+  return replies.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}

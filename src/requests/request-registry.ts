@@ -1,0 +1,285 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { NotFoundError } from '../errors';
+import { isFinalResult, toLookupResult, type LookupResultData } from '../lookup/lookup-result';
+import type { Logger } from '../observability/logger';
+import { lookupTopic, type LookupEvent, type PubSub } from '../pubsub/pubsub';
+import type { ProviderResult } from '../upstream/provider-types';
+import { EventQueue } from './event-queue';
+import type { RequestRecord, RequestStore } from './request-store';
+
+/** Options of {@link RequestRegistry}. */
+export interface RequestRegistryOptions {
+  store: RequestStore;
+  pubsub: PubSub;
+  logger: Logger;
+  /** A request still PENDING this long after creation becomes EXPIRED. */
+  asyncTimeoutMs: number;
+  /** A request is forgotten this long after creation. */
+  retentionMs: number;
+  /** How often overdue requests are looked for (default 1 s; subscribers also expire their own request on time). */
+  expirySweepIntervalMs?: number;
+}
+
+/** What happened to one callback delivery; the callback route maps it to an HTTP status. */
+export type CallbackOutcome =
+  | { kind: 'not-found' }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'accepted'; stored: number; duplicates: number; ignored: number; pending: number };
+
+/** Live counters for metrics and leak checks. */
+export interface RegistryStats {
+  activeWatches: number;
+}
+
+const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+function digitsOnly(value: string): string {
+  return value.replace(/\D+/g, '').replace(/^00/, '');
+}
+
+/**
+ * The async request core: creates requests, takes the provider's callbacks, and turns a request into a stream
+ * of results for subscribers. Knows nothing of HTTP or WebSockets. Store first, publish second: a subscriber
+ * always rebuilds from the store, so a lost pub/sub message delays nothing but is never lost.
+ */
+export class RequestRegistry {
+  private readonly store: RequestStore;
+  private readonly pubsub: PubSub;
+  private readonly logger: Logger;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private sweeping = false;
+  private activeWatches = 0;
+  private readonly watches = new Set<EventQueue<LookupResultData>>();
+
+  constructor(private readonly options: RequestRegistryOptions) {
+    this.store = options.store;
+    this.pubsub = options.pubsub;
+    this.logger = options.logger;
+    this.sweepTimer = setInterval(() => void this.sweepExpired(), options.expirySweepIntervalMs ?? 1_000);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Creates and stores a PENDING request before the provider is called (its callback can beat its own
+   * acknowledgement). Returns the record and the callback secret, which exists only here and in `notifyUrl`.
+   */
+  async create(to: string[], ownerId?: string): Promise<{ record: RequestRecord; secret: string }> {
+    const now = Date.now();
+    const secret = randomBytes(32).toString('base64url');
+    const record: RequestRecord = {
+      id: randomUUID(),
+      secretHash: sha256(secret).toString('hex'),
+      ...(ownerId ? { ownerId } : {}),
+      to: [...to],
+      state: 'PENDING',
+      bulkIds: [],
+      results: [],
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + this.options.asyncTimeoutMs).toISOString(),
+    };
+    await this.store.create(record, this.options.retentionMs);
+    return { record, secret };
+  }
+
+  /** The request, or null when unknown, past retention, or created by another client. */
+  async get(id: string, ownerId?: string): Promise<RequestRecord | null> {
+    const record = await this.store.get(id);
+    if (!record || (record.ownerId ?? undefined) !== (ownerId ?? undefined)) return null;
+    return record;
+  }
+
+  /** Records the provider's acknowledgement. */
+  async addBulkIds(id: string, bulkIds: string[]): Promise<void> {
+    if (bulkIds.length > 0) await this.store.addBulkIds(id, bulkIds);
+  }
+
+  /** Forgets a request the provider surely never received. */
+  async abandon(id: string): Promise<void> {
+    await this.store.delete(id);
+  }
+
+  /**
+   * Takes one callback delivery. Checks the secret in constant time (wrong secret and unknown id look the
+   * same), keeps only final results for numbers the request asked for, stores them (first writer wins), then
+   * publishes what was new. Rejects only when the store is unavailable — nothing was stored then.
+   */
+  async receiveCallback(id: string, secret: string, body: unknown): Promise<CallbackOutcome> {
+    const record = await this.store.get(id);
+    const expected = record ? Buffer.from(record.secretHash, 'hex') : sha256('');
+    const matches = timingSafeEqual(sha256(secret), expected) && record !== null;
+    if (!record || !matches) return { kind: 'not-found' };
+
+    const results = (body as { results?: unknown } | null)?.results;
+    if (body === null || typeof body !== 'object' || !Array.isArray(results)) {
+      return { kind: 'invalid', reason: 'body must be an object with a "results" array' };
+    }
+    const wanted = new Set(record.to);
+    const finals = new Map<string, LookupResultData>();
+    let ignored = 0;
+    for (const raw of results as unknown[]) {
+      const to = (raw as { to?: unknown } | null)?.to;
+      if (raw === null || typeof raw !== 'object' || typeof to !== 'string') {
+        ignored++;
+        continue;
+      }
+      const number = wanted.has(to) ? to : digitsOnly(to);
+      const result = toLookupResult(raw as ProviderResult, number);
+      // A pending status is an acknowledgement, not an answer: it must never take a final result's place.
+      if (!wanted.has(number) || !isFinalResult(result) || finals.has(number)) {
+        ignored++;
+        continue;
+      }
+      finals.set(number, result);
+    }
+    if (finals.size === 0) {
+      const pending = record.to.length - record.results.length;
+      return { kind: 'accepted', stored: 0, duplicates: 0, ignored, pending };
+    }
+
+    const outcome = await this.store.addResults(id, [...finals.values()], new Date().toISOString());
+    if (!outcome) return { kind: 'not-found' };
+    await this.publish(id, outcome.added.map((result) => ({ type: 'result', result }) as const));
+    if (outcome.completedNow) await this.publish(id, [{ type: 'ended', state: 'COMPLETED' }]);
+    const after = await this.store.get(id);
+    return {
+      kind: 'accepted',
+      stored: outcome.added.length,
+      duplicates: finals.size - outcome.added.length,
+      ignored,
+      pending: after ? after.to.length - after.results.length : 0,
+    };
+  }
+
+  private async publish(id: string, events: LookupEvent[]): Promise<void> {
+    try {
+      for (const event of events) await this.pubsub.publish(lookupTopic(id), event);
+    } catch (error) {
+      // Already stored: subscribers catch up from the store when pub/sub is back (resync), so this is not a loss.
+      this.logger.warn({ err: error, requestId: id }, 'publish failed; subscribers will resync from the store');
+    }
+  }
+
+  /** Expires the request if it is overdue; publishes the end to its subscribers. True if this call expired it. */
+  async expireIfDue(id: string): Promise<boolean> {
+    const record = await this.store.get(id);
+    if (!record || record.state !== 'PENDING' || Date.parse(record.expiresAt) > Date.now()) return false;
+    const changed = await this.store.expire(id, new Date().toISOString());
+    if (changed) {
+      this.logger.info({ requestId: id }, 'async request expired');
+      await this.publish(id, [{ type: 'ended', state: 'EXPIRED' }]);
+    }
+    return changed;
+  }
+
+  private async sweepExpired(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const due = await this.store.dueForExpiry(Date.now(), 500);
+      for (const id of due) await this.expireIfDue(id);
+    } catch (error) {
+      this.logger.debug({ err: error }, 'expiry sweep skipped: store unavailable');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /**
+   * A request's results as a stream: first those already stored (replay), then new ones, each number at most
+   * once; it finishes when every number has a result or the request is no longer PENDING. Attaches to the live
+   * topic before reading the store, so nothing that lands in between is lost. Throws NotFoundError for an
+   * unknown, expired-and-forgotten, or foreign request id.
+   */
+  async watch(id: string, ownerId?: string): Promise<AsyncIterableIterator<LookupResultData>> {
+    if (!(await this.get(id, ownerId))) throw new NotFoundError(`No lookup request with id "${id}".`);
+
+    let unsubscribe: (() => Promise<void>) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const queue: EventQueue<LookupResultData> = new EventQueue(() => {
+      if (timer) clearTimeout(timer);
+      this.watches.delete(queue);
+      this.activeWatches--;
+      const done = unsubscribe;
+      unsubscribe = undefined;
+      void done?.();
+    });
+    this.activeWatches++;
+    this.watches.add(queue);
+
+    const seen = new Set<string>();
+    let wanted = new Set<string>();
+    let replaying = true;
+    const buffered: LookupEvent[] = [];
+
+    const emit = (result: LookupResultData) => {
+      if (queue.isClosed || seen.has(result.to) || !wanted.has(result.to)) return;
+      seen.add(result.to);
+      queue.push(result);
+      if (seen.size >= wanted.size) queue.end();
+    };
+
+    // Rebuild from the store: replays whatever is missing and finishes when the request is no longer pending.
+    const rebuild = async (): Promise<void> => {
+      const record = await this.store.get(id);
+      if (queue.isClosed) return;
+      if (!record) {
+        queue.end();
+        return;
+      }
+      wanted = new Set(record.to);
+      for (const result of record.results) emit(result);
+      if (record.state !== 'PENDING') queue.end();
+      else if (!timer) scheduleExpiry(record.expiresAt);
+    };
+
+    const scheduleExpiry = (expiresAt: string) => {
+      const delayMs = Math.max(0, Date.parse(expiresAt) - Date.now());
+      timer = setTimeout(() => {
+        void this.expireIfDue(id)
+          .then(() => rebuild())
+          .catch((error: unknown) => {
+            this.logger.warn({ err: error, requestId: id }, 'expiry check failed; retrying');
+            timer = undefined;
+            if (!queue.isClosed) scheduleExpiry(new Date(Date.now() + 1_000).toISOString());
+          });
+      }, delayMs);
+    };
+
+    const handle = (event: LookupEvent) => {
+      if (event.type === 'result') emit(event.result);
+      // An end or a resync: the store is authoritative (written before anything was published).
+      else void rebuild().catch((error: unknown) => this.logger.warn({ err: error, requestId: id }, 'resync failed'));
+    };
+
+    try {
+      unsubscribe = await this.pubsub.subscribe(lookupTopic(id), (event) =>
+        replaying ? buffered.push(event) : handle(event),
+      );
+      // The socket may have closed while we were subscribing: hand back nothing that lives on.
+      if (queue.isClosed) {
+        const done = unsubscribe;
+        unsubscribe = undefined;
+        await done();
+        return queue;
+      }
+      await rebuild();
+    } catch (error) {
+      await queue.return();
+      throw error;
+    }
+    replaying = false;
+    for (const event of buffered.splice(0)) handle(event);
+    return queue;
+  }
+
+  /** Counters for metrics and leak checks. */
+  stats(): RegistryStats {
+    return { activeWatches: this.activeWatches };
+  }
+
+  /** Ends every open stream (shutdown) and stops the expiry sweep. */
+  async dispose(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    for (const queue of [...this.watches]) await queue.return();
+  }
+}

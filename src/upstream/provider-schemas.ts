@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import type { ProviderErrorBody, ProviderLogsResponse, ProviderResultsResponse } from './provider-types';
+
+/**
+ * A known field that is dropped (not fatal) when it has the wrong type: the provider's data varies by country and
+ * account package, and one odd field must not cost the caller the whole answer.
+ */
+function lenient<T extends z.ZodTypeAny>(schema: T) {
+  return schema.optional().catch(undefined);
+}
+
+const networkSchema = z
+  .object({
+    networkName: lenient(z.string()),
+    networkPrefix: lenient(z.string()),
+    countryName: lenient(z.string()),
+    countryPrefix: lenient(z.string()),
+    networkId: lenient(z.number().int()),
+  })
+  .passthrough();
+
+// Status and error without their identifying fields are useless to clients (the schema makes them non-null), so a
+// malformed one is dropped as a whole rather than half-kept.
+const statusSchema = z
+  .object({
+    groupId: z.number(),
+    groupName: z.string(),
+    id: z.number(),
+    name: z.string(),
+    description: lenient(z.string()),
+    action: lenient(z.string()),
+  })
+  .passthrough();
+
+const errorSchema = z
+  .object({
+    groupId: z.number(),
+    groupName: z.string(),
+    id: z.number(),
+    name: z.string(),
+    description: lenient(z.string()),
+    permanent: lenient(z.boolean()),
+  })
+  .passthrough();
+
+// passthrough: unknown per-number fields are kept (the provider adds fields over time), only wrong types are dropped.
+const resultSchema = z
+  .object({
+    to: z.string(),
+    mccMnc: lenient(z.string()),
+    imsi: lenient(z.string()),
+    originalNetwork: lenient(networkSchema),
+    ported: lenient(z.boolean()),
+    portedNetwork: lenient(networkSchema),
+    roaming: lenient(z.boolean()),
+    roamingNetwork: lenient(networkSchema),
+    servingMSC: lenient(z.string()),
+    status: lenient(statusSchema),
+    error: lenient(errorSchema),
+    messageId: lenient(z.string()),
+  })
+  .passthrough();
+
+// Not passthrough: unknown top-level keys are dropped, so nothing but bulkId and results travels further.
+const resultsResponseSchema = z.object({
+  bulkId: lenient(z.string()),
+  results: z.array(resultSchema),
+});
+
+const logSchema = z
+  .object({
+    bulkId: lenient(z.string()),
+    messageId: lenient(z.string()),
+    to: z.string(),
+    sentAt: lenient(z.string()),
+    doneAt: lenient(z.string()),
+    mccMnc: lenient(z.string()),
+    price: lenient(z.object({ currency: z.string(), pricePerLookup: z.number() }).passthrough()),
+    status: lenient(statusSchema),
+    error: lenient(errorSchema),
+  })
+  .passthrough();
+
+const logsResponseSchema = z.object({ results: z.array(logSchema) });
+
+const errorBodySchema = z.object({
+  requestError: lenient(
+    z.object({
+      serviceException: lenient(
+        z.object({
+          messageId: lenient(z.string()),
+          text: lenient(z.string()),
+        }),
+      ),
+    }),
+  ),
+});
+
+/** Why a body did not match: the path of the first problem only, never a value (values may echo secrets). */
+export class ProviderShapeError extends Error {
+  constructor(readonly path: string) {
+    super(`unexpected shape at ${path}`);
+    this.name = 'ProviderShapeError';
+  }
+}
+
+function firstIssuePath(error: z.ZodError): string {
+  const path = error.issues[0]?.path ?? [];
+  return path.length === 0
+    ? '(root)'
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '');
+}
+
+/** Deletes keys whose value is `undefined` (left behind by dropped fields), recursively through plain objects/arrays. */
+function withoutUndefined<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(withoutUndefined) as T;
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value)) {
+      if (v !== undefined) out[key] = withoutUndefined(v);
+    }
+    return out as T;
+  }
+  return value;
+}
+
+function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, json: unknown): T {
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new ProviderShapeError(firstIssuePath(parsed.error));
+  return withoutUndefined(parsed.data);
+}
+
+/**
+ * Validates the JSON of a /number/1/query response or /number/1/notify acknowledgement: a `results` array whose
+ * every item has a string `to`. Known fields of the wrong type are dropped, unknown per-result fields kept, unknown
+ * top-level fields dropped. Throws {@link ProviderShapeError} when the body cannot be used at all.
+ */
+export function parseResultsResponse(json: unknown): ProviderResultsResponse {
+  return parseWith(resultsResponseSchema, json) as ProviderResultsResponse;
+}
+
+/**
+ * Validates the JSON of a /number/1/logs response, with the same leniency as {@link parseResultsResponse}.
+ * Throws {@link ProviderShapeError} when the body cannot be used at all.
+ */
+export function parseLogsResponse(json: unknown): ProviderLogsResponse {
+  return parseWith(logsResponseSchema, json) as ProviderLogsResponse;
+}
+
+/**
+ * Extracts `messageId` and `text` from the provider's error body (`{"requestError":{"serviceException":{...}}}`).
+ * Returns `{}` for anything else (HTML from a proxy, empty body); never throws.
+ */
+export function parseErrorBody(text: string): { messageId?: string; text?: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  const parsed = errorBodySchema.safeParse(json);
+  if (!parsed.success) return {};
+  const body: ProviderErrorBody = parsed.data;
+  const exception = body.requestError?.serviceException;
+  return withoutUndefined({ messageId: exception?.messageId, text: exception?.text });
+}
