@@ -8,7 +8,7 @@ import {
 } from 'libphonenumber-js/core';
 // `min` metadata on purpose: possibility checks read only the general possible lengths per country, which
 // `min` carries exactly as `max` does (the test checks our verdicts against `max`). `max` adds the per-type
-// digit patterns behind `isValid()`, which we deliberately skip: the provider decides whether a number exists.
+// digit patterns behind `isValid()`, which we deliberately skip: the provider decides if a number exists.
 import minMetadata from 'libphonenumber-js/min/metadata';
 import { BadUserInputError, type InvalidNumber } from '../errors';
 
@@ -23,12 +23,12 @@ export interface NormalizedNumbers {
   unique: string[];
 }
 
-/** Result of {@link normalizeNumber}: the international digits, or a short, stable reason for refusing the input. */
+/** Result of {@link normalizeNumber}: the international digits, or a short, stable reason for the refusal. */
 export type NormalizeNumberResult = { ok: true; number: string } | { ok: false; reason: InvalidNumberReason };
 
 /**
- * Why a number is refused. The strings reach clients in `extensions.invalidNumbers[].reason`, so they are part
- * of the contract: keep them short and never reword them.
+ * Why a number is refused. The strings reach clients in `extensions.invalidNumbers[].reason`, so they are
+ * part of the contract: keep them short and never reword them.
  */
 export const InvalidNumberReason = {
   /** Nothing but whitespace. */
@@ -51,7 +51,7 @@ export const InvalidNumberReason = {
   TOO_LONG: 'too long',
   /** A length between two possible ones under its country calling code, matching neither. */
   INVALID_LENGTH: 'invalid length',
-  /** Anything else libphonenumber refuses to read as a phone number; a safety net the cleaning makes unreachable. */
+  /** Anything else libphonenumber refuses to parse: a safety net the cleaning above makes unreachable. */
   NOT_A_NUMBER: 'not a possible number',
 } as const;
 
@@ -103,7 +103,7 @@ const SEPARATORS: ReadonlySet<number> = new Set(
   ].map((c) => c.charCodeAt(0)),
 );
 
-/** The decimal value of a digit in the scripts people type numbers in (ASCII, full-width, Arabic-Indic), else -1. */
+/** The value of a digit in the scripts people type numbers in (ASCII, full-width, Arabic-Indic), else -1. */
 function digitValue(code: number): number {
   if (code >= ZERO && code <= ZERO + 9) return code - ZERO;
   if (code >= 0xff10 && code <= 0xff19) return code - 0xff10;
@@ -315,6 +315,6 @@ function invalidNumbersMessage(invalid: readonly InvalidNumber[], count: number)
     invalid.length > MAX_REASONS_IN_MESSAGE ? ` and ${invalid.length - MAX_REASONS_IN_MESSAGE} more` : '';
   return (
     `Refused ${invalid.length} of ${count} phone numbers: ${named}${more}. ` +
-    'Send international numbers with their country code, e.g. +41 79 302 67 27; see extensions.invalidNumbers.'
+    'Send international numbers with their country code (+41 79 302 67 27); see extensions.invalidNumbers.'
   );
 }

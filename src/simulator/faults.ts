@@ -84,7 +84,11 @@ export class FaultQueue implements SimulatorFaults {
   }
 
   callbacks(behaviour: CallbackBehaviour, opts: { times?: number } = {}): void {
-    this.behaviourQueue.push({ value: checkBehaviour(behaviour), endpoint: 'notify', remaining: checkTimes(opts.times) });
+    this.behaviourQueue.push({
+      value: checkBehaviour(behaviour),
+      endpoint: 'notify',
+      remaining: checkTimes(opts.times),
+    });
   }
 
   clear(): void {

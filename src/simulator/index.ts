@@ -16,5 +16,11 @@ export {
   MAX_NUMBERS_PER_REQUEST,
   startProviderSimulator,
 } from './simulator';
-export { SCENARIO_BY_LAST_DIGIT, SEED_NUMBER, scenarioFor, simulateLookup, type LookupScenario } from './scenarios';
+export {
+  SCENARIO_BY_LAST_DIGIT,
+  SEED_NUMBER,
+  scenarioFor,
+  simulateLookup,
+  type LookupScenario,
+} from './scenarios';
 export { formatProviderDate, parseProviderDate } from './provider-dates';

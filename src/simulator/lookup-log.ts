@@ -35,7 +35,8 @@ export interface LogsFilter {
 }
 
 /** Either the filter or the provider's per-field validation errors. */
-export type LogsFilterParse = { ok: true; filter: LogsFilter } | { ok: false; errors: Record<string, string[]> };
+export type LogsFilterParse =
+  { ok: true; filter: LogsFilter } | { ok: false; errors: Record<string, string[]> };
 
 /**
  * Validates GET /number/1/logs query parameters as the provider documents them: unknown `generalStatus`,

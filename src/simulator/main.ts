@@ -12,7 +12,11 @@ export const DEFAULT_SIMULATOR_PORT = 4_010;
  */
 export function loadSimulatorOptions(env: NodeJS.ProcessEnv = process.env): SimulatorOptions {
   const problems: string[] = [];
-  const int = (name: string, fallback: number | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined => {
+  const int = (
+    name: string,
+    fallback: number | undefined,
+    max = Number.MAX_SAFE_INTEGER,
+  ): number | undefined => {
     const text = env[name];
     if (text === undefined || text.trim() === '') return fallback;
     const value = Number(text);

@@ -1,5 +1,10 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
-import type { ProviderError, ProviderNetwork, ProviderResult, ProviderStatus } from '../upstream/provider-types';
+import type {
+  ProviderError,
+  ProviderNetwork,
+  ProviderResult,
+  ProviderStatus,
+} from '../upstream/provider-types';
 
 /** The number of the provider's own "Sync vs. Async" example; it answers exactly like the seed page. */
 export const SEED_NUMBER = '41793026727';
@@ -279,7 +284,12 @@ function digits(seed: number, count: number): string {
   return out;
 }
 
-function networkOf(spec: NetworkSpec, country: CountrySpec, callingCode: string, prefix: string): ProviderNetwork {
+function networkOf(
+  spec: NetworkSpec,
+  country: CountrySpec,
+  callingCode: string,
+  prefix: string,
+): ProviderNetwork {
   return {
     networkName: spec.name,
     networkPrefix: prefix,
@@ -325,7 +335,11 @@ export function simulateLookup(input: string): ProviderResult {
   }
   const phone = /^[0-9]+$/.test(to) ? parsePhoneNumberFromString('+' + to) : undefined;
   if (!phone) {
-    return { to, status: { ...STATUSES.rejectedPrefixMissing }, error: { ...ERRORS.invalidDestinationAddress } };
+    return {
+      to,
+      status: { ...STATUSES.rejectedPrefixMissing },
+      error: { ...ERRORS.invalidDestinationAddress },
+    };
   }
 
   const callingCode = phone.countryCallingCode as string;

@@ -97,7 +97,10 @@ function validateNumbers(body: unknown, rawWasJson: boolean): Validated<string[]
   }
   if (to.length === 0) return { ok: false, reply: badRequest({ to: ['must not be empty'] }) };
   if (to.length > MAX_NUMBERS_PER_REQUEST) {
-    return { ok: false, reply: badRequest({ to: [`size must be between 1 and ${MAX_NUMBERS_PER_REQUEST}`] }) };
+    return {
+      ok: false,
+      reply: badRequest({ to: [`size must be between 1 and ${MAX_NUMBERS_PER_REQUEST}`] }),
+    };
   }
   return { ok: true, value: to as string[] };
 }
@@ -236,7 +239,9 @@ class Simulator implements ProviderSimulator {
     this.url = `http://${hostPart}:${address.port}`;
   }
 
-  setOptions(options: Partial<Pick<SimulatorOptions, 'latencyMs' | 'callbackDelayMs' | 'callbackMode'>>): void {
+  setOptions(
+    options: Partial<Pick<SimulatorOptions, 'latencyMs' | 'callbackDelayMs' | 'callbackMode'>>,
+  ): void {
     checkDelay('latencyMs', options.latencyMs);
     checkDelay('callbackDelayMs', options.callbackDelayMs);
     checkMode(options.callbackMode);

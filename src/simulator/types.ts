@@ -115,14 +115,19 @@ export interface ProviderSimulator {
   /** Fault and callback-behaviour injection. */
   readonly faults: SimulatorFaults;
   /** Changes latency and callback defaults for requests arriving from now on. Throws RangeError on bad values. */
-  setOptions(options: Partial<Pick<SimulatorOptions, 'latencyMs' | 'callbackDelayMs' | 'callbackMode'>>): void;
+  setOptions(
+    options: Partial<Pick<SimulatorOptions, 'latencyMs' | 'callbackDelayMs' | 'callbackMode'>>,
+  ): void;
   /**
    * Resolves with the first recorded request (already recorded or future) matching `predicate` (default: any);
    * rejects after `timeoutMs` (default 5000) or on dispose.
    */
   waitForRequest(predicate?: (r: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest>;
   /** Like `waitForRequest`, for callback attempts (resolved once the attempt's outcome is known). */
-  waitForCallback(predicate?: (c: RecordedCallback) => boolean, timeoutMs?: number): Promise<RecordedCallback>;
+  waitForCallback(
+    predicate?: (c: RecordedCallback) => boolean,
+    timeoutMs?: number,
+  ): Promise<RecordedCallback>;
   /** Resolves when no callback delivery is scheduled or in flight (at once after dispose). */
   idle(): Promise<void>;
   /** Clears recorded requests and callbacks, faults, lookup logs and the logs rate-limit window. */

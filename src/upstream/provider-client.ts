@@ -214,14 +214,20 @@ export class ProviderClient {
         this.report('breaker', () => this.hooks.breaker?.(state));
       },
     });
+    // Idle keep-alive sockets the provider closes: undici drops a socket whose FIN/RST has arrived, checks a
+    // reused idle socket for one before writing to it, and re-queues requests not yet written when a socket dies.
+    // What is left is a close racing the write itself; query and logs retry it as a network error, notify cannot
+    // know whether the provider read the request first and reports the outcome as unknown.
     this.pool = new Pool(target.origin, {
       connections: positiveInteger('connections', options.connections ?? 32),
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      // undici's own timers are per-phase inactivity timers; the per-attempt deadline below is the real bound,
-      // these only make sure nothing outlives it if a signal were ever lost.
+      // undici's own timers are per-phase inactivity timers; the per-attempt deadline in attempt() is the real
+      // bound, these only make sure nothing outlives it if a signal were ever lost.
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
-      connectTimeout: this.timeoutMs,
+      // Half the deadline: a connect that hangs then fails as a connect error (certainly not sent, so a notify may
+      // be resent) instead of being swallowed by the attempt deadline as an ambiguous timeout.
+      connectTimeout: Math.max(1, Math.floor(this.timeoutMs / 2)),
       maxResponseSize: MAX_RESPONSE_BYTES,
     });
     if (target.userinfo.length > 0) {
@@ -330,7 +336,10 @@ export class ProviderClient {
    * reject with `UPSTREAM_UNAVAILABLE` and `ping()` returns false. Idempotent; never throws.
    */
   dispose(): Promise<void> {
-    this.disposed ??= this.pool.close().catch(() => undefined);
+    this.disposed ??= this.pool.close().then(
+      () => undefined,
+      () => undefined,
+    );
     return this.disposed;
   }
 
@@ -565,7 +574,7 @@ export class ProviderClient {
     let message = failure.message;
     if (outcomeUnknown && code === GatewayErrorCode.UPSTREAM_BAD_RESPONSE) {
       message +=
-        ` The provider accepted the asynchronous lookup (HTTP ${failure.status}), so results will still reach ` +
+        ` The provider accepted the asynchronous lookup (HTTP ${failure.status ?? '2xx'}), so results will still reach ` +
         'the callback URL; it was not resent, because a second request would be a second charge.';
     } else if (outcomeUnknown) {
       message =
@@ -600,12 +609,16 @@ function withOutcome(notify: boolean, outcomeKnown: boolean, details: UpstreamDe
   return notify ? { ...details, outcomeKnown } : details;
 }
 
-function badResponse(endpoint: ProviderEndpoint, status: number, problem: string): AttemptFailure {
+function badResponse(
+  endpoint: ProviderEndpoint,
+  status: number | undefined,
+  problem: string,
+): AttemptFailure {
   return {
     code: GatewayErrorCode.UPSTREAM_BAD_RESPONSE,
     message: `The provider's answer could not be understood: ${problem}.`,
     // A notify that got a 2xx was accepted, whatever the body says: the provider will charge and call back.
-    upstream: withOutcome(endpoint === 'notify', false, { status }),
+    upstream: withOutcome(endpoint === 'notify', false, status === undefined ? {} : { status }),
     reason: 'bad response',
     status,
     retryable: false,
@@ -668,7 +681,7 @@ function networkFailure(endpoint: ProviderEndpoint, error: unknown, status?: num
     return { ...timeoutFailure(endpoint, 0, status), message: 'The provider is unavailable: it timed out.' };
   }
   if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
-    return { ...badResponse(endpoint, status ?? 0, 'a body larger than the gateway accepts'), status };
+    return badResponse(endpoint, status, 'a body larger than the gateway accepts');
   }
   if (isTls(code)) {
     return {

@@ -112,8 +112,8 @@ describe('normalizeNumber', () => {
     expect(normalizeNumber(input)).toEqual({ ok: false, reason });
   });
 
-  // The fast path accepts numbers without a full libphonenumber parse; this pins it to the full rules, using the
-  // `max` metadata as the reference so it also shows that `min` gives the same possibility verdicts.
+  // The fast path accepts numbers without a full libphonenumber parse; this pins it to the full rules,
+  // using the `max` metadata as the reference, so it also shows `min` gives the same possibility verdicts.
   it('agrees with a full parse against the max metadata for every calling code', () => {
     const reasons: Record<string, string> = {
       INVALID_COUNTRY: InvalidNumberReason.UNKNOWN_COUNTRY_CODE,

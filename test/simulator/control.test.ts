@@ -33,7 +33,9 @@ describe('control API', () => {
   });
 
   it('answers 400 for a malformed fault or behaviour, and 405 for a wrong method', async () => {
-    expect((await send(sim.url, '/__simulator/faults', { body: { fault: { kind: 'nope' } } })).status).toBe(400);
+    expect((await send(sim.url, '/__simulator/faults', { body: { fault: { kind: 'nope' } } })).status).toBe(
+      400,
+    );
     expect((await send(sim.url, '/__simulator/faults', { body: '{' })).status).toBe(400);
     expect(
       (await send(sim.url, '/__simulator/callbacks', { body: { behaviour: { duplicate: 'yes' } } })).status,

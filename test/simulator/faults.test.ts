@@ -41,7 +41,9 @@ describe('status faults', () => {
   });
 
   it('sends a given body and Retry-After', async () => {
-    const body = { requestError: { serviceException: { messageId: 'TOO_MANY_REQUESTS', text: 'slow down' } } };
+    const body = {
+      requestError: { serviceException: { messageId: 'TOO_MANY_REQUESTS', text: 'slow down' } },
+    };
     sim.faults.inject({ kind: 'status', status: 429, body, retryAfter: '7' });
     const reply = await query();
     expect(reply.status).toBe(429);

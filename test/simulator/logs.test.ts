@@ -19,7 +19,9 @@ afterEach(async () => {
 });
 
 const query = async (to: string[]) =>
-  (await send(sim.url, '/number/1/query', { body: { to }, apiKey: sim.apiKey })).json<ProviderResultsResponse>();
+  (
+    await send(sim.url, '/number/1/query', { body: { to }, apiKey: sim.apiKey })
+  ).json<ProviderResultsResponse>();
 const logs = (search = '') => send(sim.url, `/number/1/logs${search}`, { apiKey: sim.apiKey });
 const logResults = async (search = '') => (await logs(search)).json<ProviderLogsResponse>().results;
 
@@ -124,7 +126,11 @@ describe('GET /number/1/logs', () => {
 });
 
 describe('LookupLog', () => {
-  const result = { to: '41793026720', mccMnc: '22801', status: { groupId: 3, groupName: 'DELIVERED', id: 5, name: 'X' } };
+  const result = {
+    to: '41793026720',
+    mccMnc: '22801',
+    status: { groupId: 3, groupName: 'DELIVERED', id: 5, name: 'X' },
+  };
 
   it('forgets entries older than 48 hours', () => {
     const log = new LookupLog();

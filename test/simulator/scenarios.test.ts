@@ -74,7 +74,14 @@ describe('simulateLookup', () => {
         name: 'DELIVERED_TO_HANDSET',
         description: 'Message delivered to handset',
       },
-      error: { groupId: 0, groupName: 'OK', id: 0, name: 'NO_ERROR', description: 'No Error', permanent: false },
+      error: {
+        groupId: 0,
+        groupName: 'OK',
+        id: 0,
+        name: 'NO_ERROR',
+        description: 'No Error',
+        permanent: false,
+      },
     });
   });
 
