@@ -109,11 +109,17 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     : undefined;
   if (redis) {
     for (const [name, connection] of Object.entries(redis)) {
-      connection.on('error', (error: Error) => logger.warn({ redis: name, err: { message: error.message } }, 'Redis connection error'));
+      connection.on('error', (error: Error) =>
+        logger.warn({ redis: name, err: { message: error.message } }, 'Redis connection error'),
+      );
     }
   }
-  const store: RequestStore = redis ? new RedisRequestStore(redis.command) : new MemoryRequestStore();
-  const pubsub: PubSub = redis ? new RedisPubSub(redis.publisher, redis.subscriber, logger) : new MemoryPubSub();
+  const store: RequestStore = redis
+    ? new RedisRequestStore(redis.command, { keyPrefix: config.redisKeyPrefix })
+    : new MemoryRequestStore();
+  const pubsub: PubSub = redis
+    ? new RedisPubSub(redis.publisher, redis.subscriber, logger, { channelPrefix: config.redisKeyPrefix })
+    : new MemoryPubSub();
   const registry = new RequestRegistry({
     store,
     pubsub,
@@ -127,8 +133,10 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   let provider: ProviderClient | undefined;
   const providerProxy = {
     query: (to: string[], signal?: AbortSignal) => (provider as ProviderClient).query(to, signal),
-    notify: (to: string[], url: string, signal?: AbortSignal) => (provider as ProviderClient).notify(to, url, signal),
-    logs: (q: Parameters<ProviderClient['logs']>[0], signal?: AbortSignal) => (provider as ProviderClient).logs(q, signal),
+    notify: (to: string[], url: string, signal?: AbortSignal) =>
+      (provider as ProviderClient).notify(to, url, signal),
+    logs: (q: Parameters<ProviderClient['logs']>[0], signal?: AbortSignal) =>
+      (provider as ProviderClient).logs(q, signal),
   };
 
   let url = '';
@@ -221,7 +229,9 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
           await Promise.all(Object.values(redis).map((c) => c.connect()));
         } catch (error) {
           await Promise.all(Object.values(redis).map((c) => c.quit().catch(() => c.disconnect())));
-          throw new Error(`Cannot connect to Redis at ${redactUrl(config.redisUrl as string)}: ${(error as Error).message}`);
+          throw new Error(
+            `Cannot connect to Redis at ${redactUrl(config.redisUrl as string)}: ${(error as Error).message}`,
+          );
         }
       }
       if (ownSimulator) {
@@ -246,14 +256,18 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
           maxDelayMs: config.provider.retryMaxDelayMs,
           maxTotalMs: config.provider.retryBudgetMs,
         },
-        breaker: { failureThreshold: config.provider.breakerThreshold, cooldownMs: config.provider.breakerCooldownMs },
+        breaker: {
+          failureThreshold: config.provider.breakerThreshold,
+          cooldownMs: config.provider.breakerCooldownMs,
+        },
         connections: config.provider.connections,
         logger: logger.child({ component: 'provider' }),
         hooks: {
           call: ({ endpoint, outcome, durationMs }) =>
             metrics.providerCalls.observe({ endpoint, outcome }, durationMs / 1_000),
           retry: ({ endpoint, reason }) => metrics.providerRetries.inc({ endpoint, reason }),
-          breaker: (state) => metrics.breakerState.set(state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
+          breaker: (state) =>
+            metrics.breakerState.set(state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
         },
       });
 
@@ -284,7 +298,8 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         context,
         authenticate: (params) => {
           const raw = params?.authorization ?? params?.Authorization ?? params?.apiKey;
-          const key = typeof raw === 'string' ? (raw.match(/^Bearer\s+(.+)$/i)?.[1] ?? raw).trim() : undefined;
+          const key =
+            typeof raw === 'string' ? (raw.match(/^Bearer\s+(.+)$/i)?.[1] ?? raw).trim() : undefined;
           return authenticate(key);
         },
         formatError,

@@ -47,6 +47,8 @@ export interface GatewayConfig {
   };
   /** `REDIS_URL`; unset = in-process store and pub/sub. */
   redisUrl?: string;
+  /** Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`, default `nlg:`): several gateways can share one Redis. */
+  redisKeyPrefix: string;
   http: {
     /** CORS origins (`CORS_ORIGINS`, comma-separated; `*` for any). */
     corsOrigins: string[];
@@ -104,14 +106,12 @@ const httpUrl = z
   .refine((v) => /^https?:\/\//i.test(v), 'must start with http:// or https://')
   .transform((v) => v.replace(/\/+$/, ''));
 
-const list = z
-  .string()
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 const envSchema = z.object({
   NODE_ENV: z.string().trim().default('development'),
@@ -142,6 +142,11 @@ const envSchema = z.object({
     .trim()
     .refine((v) => /^rediss?:\/\/./i.test(v), 'must be a redis:// or rediss:// URL')
     .optional(),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[\w:.-]{1,64}$/, 'must be 1-64 letters, digits, or _ : . -')
+    .default('nlg:'),
   CORS_ORIGINS: list.optional(),
   INTROSPECTION: bool.optional(),
   LANDING_PAGE: bool.optional(),
@@ -162,7 +167,9 @@ const envSchema = z.object({
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const present = Object.fromEntries(
-    Object.entries(env).filter(([key, value]) => key in envSchema.shape && value !== undefined && value !== ''),
+    Object.entries(env).filter(
+      ([key, value]) => key in envSchema.shape && value !== undefined && value !== '',
+    ),
   );
   const parsed = envSchema.safeParse(present);
   const problems: string[] = [];
@@ -179,7 +186,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       problems.push('INFOBIP_API_KEY: required when INFOBIP_BASE_URL is set');
     }
     if (e.INFOBIP_API_KEY && !e.INFOBIP_BASE_URL) {
-      problems.push('INFOBIP_BASE_URL: required when INFOBIP_API_KEY is set (without both, the built-in simulator runs)');
+      problems.push(
+        'INFOBIP_BASE_URL: required when INFOBIP_API_KEY is set (without both, the built-in simulator runs)',
+      );
     }
     if (e.UPSTREAM_RETRY_MAX_DELAY_MS < e.UPSTREAM_RETRY_BASE_DELAY_MS) {
       problems.push('UPSTREAM_RETRY_MAX_DELAY_MS: must not be smaller than UPSTREAM_RETRY_BASE_DELAY_MS');
@@ -219,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     },
     requests: { asyncTimeoutMs: e.ASYNC_RESULT_TIMEOUT_MS, retentionMs: e.REQUEST_RETENTION_MS },
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     http: {
       corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [APOLLO_SANDBOX_ORIGIN]),
       introspection: e.INTROSPECTION ?? !production,

@@ -45,7 +45,10 @@ export class GatewayError<C extends GatewayErrorCode = GatewayErrorCode> extends
 
 /** Input the gateway refuses before any provider call. */
 export class BadUserInputError extends GatewayError<GatewayErrorCode.BAD_USER_INPUT> {
-  constructor(message: string, extensions: { invalidNumbers?: InvalidNumber[]; [key: string]: unknown } = {}) {
+  constructor(
+    message: string,
+    extensions: { invalidNumbers?: InvalidNumber[]; [key: string]: unknown } = {},
+  ) {
     super(GatewayErrorCode.BAD_USER_INPUT, message, extensions);
   }
 }

@@ -37,6 +37,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`number lookup gateway failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(
+    `number lookup gateway failed to start: ${error instanceof Error ? error.message : String(error)}`,
+  );
   process.exit(1);
 });

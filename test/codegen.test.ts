@@ -15,7 +15,9 @@ loadCodegenConfig({ configFilePath: 'codegen.yml' })
 
 describe('codegen', () => {
   it('committed typed documents match the sample operations and the schema (run `npm run codegen`)', () => {
-    const outputs = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' })) as {
+    const outputs = JSON.parse(
+      execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' }),
+    ) as {
       filename: string;
       content: string;
     }[];

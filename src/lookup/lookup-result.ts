@@ -1,4 +1,9 @@
-import type { ProviderError, ProviderNetwork, ProviderResult, ProviderStatus } from '../upstream/provider-types';
+import type {
+  ProviderError,
+  ProviderNetwork,
+  ProviderResult,
+  ProviderStatus,
+} from '../upstream/provider-types';
 
 /** A network as clients see it (JSON-safe: the same object travels through Redis pub/sub). */
 export interface NetworkData {
@@ -79,7 +84,8 @@ function toStatus(value: ProviderStatus | undefined): StatusData | undefined {
   const groupName = str(s.groupName);
   const name = str(s.name);
   // The schema marks these non-null: a status without them is not a status the client can act on.
-  if (groupId === undefined || id === undefined || groupName === undefined || name === undefined) return undefined;
+  if (groupId === undefined || id === undefined || groupName === undefined || name === undefined)
+    return undefined;
   return compact({ groupId, groupName, id, name, description: str(s.description), action: str(s.action) });
 }
 
@@ -90,7 +96,8 @@ function toError(value: ProviderError | undefined): ErrorData | undefined {
   const id = int(e.id);
   const groupName = str(e.groupName);
   const name = str(e.name);
-  if (groupId === undefined || id === undefined || groupName === undefined || name === undefined) return undefined;
+  if (groupId === undefined || id === undefined || groupName === undefined || name === undefined)
+    return undefined;
   return compact({
     groupId,
     groupName,
@@ -127,5 +134,8 @@ export function toLookupResult(result: ProviderResult, to: string = result.to): 
 
 /** Whether a result is final: the provider's PENDING group (id 1) is an acknowledgement, never a final answer. */
 export function isFinalResult(result: LookupResultData): boolean {
-  return !(result.status && (result.status.groupId === 1 || result.status.groupName.toUpperCase() === 'PENDING'));
+  return !(
+    result.status &&
+    (result.status.groupId === 1 || result.status.groupName.toUpperCase() === 'PENDING')
+  );
 }

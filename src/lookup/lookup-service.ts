@@ -33,7 +33,12 @@ export interface LookupServiceOptions {
   cacheTtlMs: number;
   cacheMaxEntries: number;
   /** Told about provider numbers sent and cache hits, for metrics and the cost benchmark. */
-  onLookupCost?: (e: { providerCalls: number; numbersSent: number; cacheHits: number; coalesced: number }) => void;
+  onLookupCost?: (e: {
+    providerCalls: number;
+    numbersSent: number;
+    cacheHits: number;
+    coalesced: number;
+  }) => void;
 }
 
 /** Filter of the lookup history, as the GraphQL input carries it. */
@@ -146,7 +151,12 @@ export class LookupService {
     }
     const chunks: string[][] = [];
     for (let i = 0; i < mine.length; i += this.chunkSize) chunks.push(mine.slice(i, i + this.chunkSize));
-    this.options.onLookupCost?.({ providerCalls: chunks.length, numbersSent: mine.length, cacheHits, coalesced });
+    this.options.onLookupCost?.({
+      providerCalls: chunks.length,
+      numbersSent: mine.length,
+      cacheHits,
+      coalesced,
+    });
 
     let next = 0;
     const worker = async () => {
@@ -274,7 +284,8 @@ export class LookupService {
     }
     const since = filter.sentSince ? new Date(filter.sentSince) : undefined;
     const until = filter.sentUntil ? new Date(filter.sentUntil) : undefined;
-    if (since && until && since.getTime() > until.getTime()) problems.push('sentSince: must not be after sentUntil');
+    if (since && until && since.getTime() > until.getTime())
+      problems.push('sentSince: must not be after sentUntil');
     if (since) query.sentSince = toProviderDate(since);
     if (until) query.sentUntil = toProviderDate(until);
     if (filter.limit !== undefined && filter.limit !== null) {
@@ -292,8 +303,10 @@ export class LookupService {
       if (!query.mcc) problems.push('mnc: requires mcc');
       query.mnc = filter.mnc;
     }
-    if (problems.length > 0) throw new BadUserInputError(`Invalid lookupLogs filter: ${problems.join('; ')}.`, { problems });
-    for (const key of Object.keys(query) as (keyof ProviderLogsQuery)[]) if (query[key] === undefined) delete query[key];
+    if (problems.length > 0)
+      throw new BadUserInputError(`Invalid lookupLogs filter: ${problems.join('; ')}.`, { problems });
+    for (const key of Object.keys(query) as (keyof ProviderLogsQuery)[])
+      if (query[key] === undefined) delete query[key];
     return query;
   }
 

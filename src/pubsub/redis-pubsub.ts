@@ -49,7 +49,10 @@ export class RedisPubSub implements PubSub {
       this.connectedOnce = true;
       return;
     }
-    this.logger.info({ topics: this.topics.size }, 'pub/sub reconnected; resyncing subscribers from the store');
+    this.logger.info(
+      { topics: this.topics.size },
+      'pub/sub reconnected; resyncing subscribers from the store',
+    );
     for (const listeners of this.topics.values()) {
       for (const listener of [...listeners]) listener({ type: 'resync' });
     }

@@ -29,8 +29,17 @@ function decode(body: Buffer, charset: string | undefined): string {
  * 404 for an unknown id or wrong secret (no effect), 415 for a non-JSON content type, 400 for an unparseable or
  * misshapen body, 503 when the store is unavailable (the provider retries). Body: JSON `{ code }`.
  */
-export function createCallbackHandler(registry: RequestRegistry, logger: Logger, onOutcome?: (r: CallbackReason) => void) {
-  const answer = (res: Response, status: number, reason: CallbackReason, extra: Record<string, unknown> = {}) => {
+export function createCallbackHandler(
+  registry: RequestRegistry,
+  logger: Logger,
+  onOutcome?: (r: CallbackReason) => void,
+) {
+  const answer = (
+    res: Response,
+    status: number,
+    reason: CallbackReason,
+    extra: Record<string, unknown> = {},
+  ) => {
     onOutcome?.(reason);
     res.status(status).json({ code: reason.toUpperCase(), ...extra });
   };
@@ -61,7 +70,12 @@ export function createCallbackHandler(registry: RequestRegistry, logger: Logger,
         answer(res, 400, 'bad_shape', { reason: outcome.reason });
       } else {
         log.info(
-          { stored: outcome.stored, duplicates: outcome.duplicates, ignored: outcome.ignored, pending: outcome.pending },
+          {
+            stored: outcome.stored,
+            duplicates: outcome.duplicates,
+            ignored: outcome.ignored,
+            pending: outcome.pending,
+          },
           'callback accepted',
         );
         answer(res, 200, 'accepted', {

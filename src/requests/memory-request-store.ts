@@ -55,7 +55,11 @@ export class MemoryRequestStore implements RequestStore {
     if (entry) entry.record.bulkIds.push(...bulkIds.filter((b) => !entry.record.bulkIds.includes(b)));
   }
 
-  async addResults(id: string, results: LookupResultData[], nowIso: string): Promise<AddResultsOutcome | null> {
+  async addResults(
+    id: string,
+    results: LookupResultData[],
+    nowIso: string,
+  ): Promise<AddResultsOutcome | null> {
     const entry = this.live(id);
     if (!entry) return null;
     const { record } = entry;

@@ -116,7 +116,9 @@ export class RedisRequestStore implements RequestStore {
       to: JSON.parse(meta.to) as string[],
       state: meta.state as RequestState,
       bulkIds: JSON.parse(meta.bulkIds ?? '[]') as string[],
-      results: order.filter((n) => byNumber[n] !== undefined).map((n) => JSON.parse(byNumber[n]) as LookupResultData),
+      results: order
+        .filter((n) => byNumber[n] !== undefined)
+        .map((n) => JSON.parse(byNumber[n]) as LookupResultData),
       createdAt: meta.createdAt,
       ...(meta.completedAt ? { completedAt: meta.completedAt } : {}),
       expiresAt: meta.expiresAt,
@@ -127,14 +129,17 @@ export class RedisRequestStore implements RequestStore {
     await this.redis.eval(ADD_BULK_IDS, 1, this.keys(id).meta, JSON.stringify(bulkIds));
   }
 
-  async addResults(id: string, results: LookupResultData[], nowIso: string): Promise<AddResultsOutcome | null> {
+  async addResults(
+    id: string,
+    results: LookupResultData[],
+    nowIso: string,
+  ): Promise<AddResultsOutcome | null> {
     const k = this.keys(id);
     const byNumber = new Map(results.map((r) => [r.to, r]));
     const args: string[] = [id, nowIso];
     for (const [to, result] of byNumber) args.push(to, JSON.stringify(result));
     const reply = (await this.redis.eval(ADD_RESULTS, 4, k.meta, k.results, k.order, k.pending, ...args)) as
-      | [RequestState, string[], number]
-      | null;
+      [RequestState, string[], number] | null;
     if (!reply) return null;
     const [state, addedNumbers, completed] = reply;
     return {
@@ -155,7 +160,12 @@ export class RedisRequestStore implements RequestStore {
 
   async delete(id: string): Promise<void> {
     const k = this.keys(id);
-    await this.redis.multi().del(k.meta, k.results, k.order).zrem(k.pending, id).exec().then(throwOnFailedExec);
+    await this.redis
+      .multi()
+      .del(k.meta, k.results, k.order)
+      .zrem(k.pending, id)
+      .exec()
+      .then(throwOnFailedExec);
   }
 
   async ping(): Promise<boolean> {

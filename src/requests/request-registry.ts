@@ -138,7 +138,10 @@ export class RequestRegistry {
 
     const outcome = await this.store.addResults(id, [...finals.values()], new Date().toISOString());
     if (!outcome) return { kind: 'not-found' };
-    await this.publish(id, outcome.added.map((result) => ({ type: 'result', result }) as const));
+    await this.publish(
+      id,
+      outcome.added.map((result) => ({ type: 'result', result }) as const),
+    );
     if (outcome.completedNow) await this.publish(id, [{ type: 'ended', state: 'COMPLETED' }]);
     const after = await this.store.get(id);
     return {
@@ -155,7 +158,10 @@ export class RequestRegistry {
       for (const event of events) await this.pubsub.publish(lookupTopic(id), event);
     } catch (error) {
       // Already stored: subscribers catch up from the store when pub/sub is back (resync), so this is not a loss.
-      this.logger.warn({ err: error, requestId: id }, 'publish failed; subscribers will resync from the store');
+      this.logger.warn(
+        { err: error, requestId: id },
+        'publish failed; subscribers will resync from the store',
+      );
     }
   }
 
@@ -248,7 +254,10 @@ export class RequestRegistry {
     const handle = (event: LookupEvent) => {
       if (event.type === 'result') emit(event.result);
       // An end or a resync: the store is authoritative (written before anything was published).
-      else void rebuild().catch((error: unknown) => this.logger.warn({ err: error, requestId: id }, 'resync failed'));
+      else
+        void rebuild().catch((error: unknown) =>
+          this.logger.warn({ err: error, requestId: id }, 'resync failed'),
+        );
     };
 
     try {

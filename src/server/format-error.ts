@@ -36,7 +36,10 @@ export function createErrorFormatter(logger: Logger) {
     // A GraphQLError without an originalError is about the request itself (parse, validation, coercion).
     const requestError =
       CLIENT_CODES.has(code) ||
-      (error instanceof Error && 'originalError' in error && !(error as { originalError?: unknown }).originalError && !formatted.path);
+      (error instanceof Error &&
+        'originalError' in error &&
+        !(error as { originalError?: unknown }).originalError &&
+        !formatted.path);
     if (requestError) {
       const { stacktrace: _stacktrace, exception: _exception, ...extensions } = formatted.extensions ?? {};
       return {

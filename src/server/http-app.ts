@@ -85,7 +85,9 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.post(
     `${CALLBACK_PATH}/:id/:secret`,
     express.raw({ type: () => true, limit: options.callbackMaxBodyBytes }),
-    createCallbackHandler(options.registry, options.logger, (reason) => options.metrics.callbacks.inc({ reason })),
+    createCallbackHandler(options.registry, options.logger, (reason) =>
+      options.metrics.callbacks.inc({ reason }),
+    ),
   );
 
   app.use(
@@ -106,7 +108,9 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
             extensions: { code: GatewayErrorCode.UNAUTHENTICATED, http: { status: 401 } },
           });
         }
-        const requestId = (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) || crypto.randomUUID();
+        const requestId =
+          (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) ||
+          crypto.randomUUID();
         return options.context(clientId, requestId);
       },
     }),
@@ -124,11 +128,18 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
       const reason = status === 413 ? 'too_large' : 'bad_json';
       if (status >= 500) options.logger.error({ err: error }, 'callback route failed');
       options.metrics.callbacks.inc({ reason: status >= 500 ? 'store_unavailable' : reason });
-      res.status(status >= 500 ? 500 : status === 413 ? 413 : 400).json({ code: status >= 500 ? 'INTERNAL' : reason.toUpperCase() });
+      res
+        .status(status >= 500 ? 500 : status === 413 ? 413 : 400)
+        .json({ code: status >= 500 ? 'INTERNAL' : reason.toUpperCase() });
       return;
     }
     if (status >= 500) options.logger.error({ err: error }, 'HTTP request failed');
-    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status >= 500 ? GatewayErrorCode.INTERNAL_SERVER_ERROR : 'BAD_REQUEST';
+    const code =
+      status === 413
+        ? 'PAYLOAD_TOO_LARGE'
+        : status >= 500
+          ? GatewayErrorCode.INTERNAL_SERVER_ERROR
+          : 'BAD_REQUEST';
     const message =
       status === 413
         ? `Request body larger than ${options.maxBodyBytes} bytes.`

@@ -203,9 +203,8 @@ export class ProviderClient {
     this.maxDelayMs = nonNegative('retry.maxDelayMs', options.retry?.maxDelayMs ?? 2_000);
     this.maxTotalMs = positive('retry.maxTotalMs', options.retry?.maxTotalMs ?? 15_000);
     this.hooks = options.hooks ?? {};
-    this.logger = (options.logger ?? createLogger({ level: 'silent' })).child({
-      component: 'provider-client',
-    });
+    // Bindings (component etc.) are the caller's to choose: app.ts already names its child logger.
+    this.logger = options.logger ?? createLogger({ level: 'silent' });
     this.breaker = new CircuitBreaker({
       failureThreshold: options.breaker?.failureThreshold,
       cooldownMs: options.breaker?.cooldownMs,

@@ -12,7 +12,11 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
 }
 
 /** Re-evaluates `check` on every event-loop turn until it is true or the deadline passes (for counters). */
-export async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string,
+): Promise<void> {
   const started = Date.now();
   while (!(await check())) {
     if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);

@@ -89,7 +89,11 @@ export class TestGateway {
   }
 
   /** Subscribes and collects every event; see {@link Subscription}. */
-  subscribe<TData, TVars>(client: Client, document: TypedDocumentNode<TData, TVars>, variables: TVars): Subscription<TData> {
+  subscribe<TData, TVars>(
+    client: Client,
+    document: TypedDocumentNode<TData, TVars>,
+    variables: TVars,
+  ): Subscription<TData> {
     return new Subscription(client, print(document), variables as Record<string, unknown>);
   }
 
@@ -100,7 +104,10 @@ export class TestGateway {
       headers: { 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
     });
-    return { status: response.status, body: (await response.json().catch(() => null)) as Record<string, unknown> | null };
+    return {
+      status: response.status,
+      body: (await response.json().catch(() => null)) as Record<string, unknown> | null,
+    };
   }
 }
 
@@ -144,7 +151,8 @@ export class Subscription<TData> {
   async waitForEvents(count: number, ms = 5_000): Promise<ExecutionResult<TData>[]> {
     await within(
       new Promise<void>((resolve) => {
-        const check = () => (this.events.length >= count || this.finished ? resolve() : this.waiters.push(check));
+        const check = () =>
+          this.events.length >= count || this.finished ? resolve() : this.waiters.push(check);
         check();
       }),
       ms,

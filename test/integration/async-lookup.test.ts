@@ -37,9 +37,13 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
     expect(request.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(request.bulkId).toEqual(expect.any(String));
     const notifyUrl = await notifyUrlOf(gateway);
-    expect(notifyUrl.startsWith(`${gateway.app.publicUrl}/callbacks/number-lookup/${request.id}/`)).toBe(true);
+    expect(notifyUrl.startsWith(`${gateway.app.publicUrl}/callbacks/number-lookup/${request.id}/`)).toBe(
+      true,
+    );
 
-    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, { requestId: request.id });
+    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, {
+      requestId: request.id,
+    });
     await until(() => gateway.app.internals.registry.stats().activeWatches === 1, 5_000, 'the subscription');
 
     expect((await gateway.postCallback(notifyUrl, { results: [finalResult(NUMBERS[1])] })).status).toBe(200);
@@ -65,7 +69,9 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
     const callback = await gateway.simulator.waitForCallback();
     expect(callback.status).toBe(200);
 
-    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, { requestId: request.id });
+    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, {
+      requestId: request.id,
+    });
     const events = await subscription.completed();
     expect(events.map((e) => e.data!.lookupCompleted.to).sort()).toEqual([...NUMBERS].sort());
     expect(events[0].data!.lookupCompleted.messageId).toEqual(expect.any(String));
@@ -80,7 +86,9 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
     // The request already holds every result when the mutation answers.
     expect(request.state).toBe('COMPLETED');
 
-    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, { requestId: request.id });
+    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, {
+      requestId: request.id,
+    });
     expect(await subscription.completed()).toHaveLength(3);
   });
 
@@ -88,7 +96,9 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
     const gateway = await harness.gateway();
     gateway.simulator.faults.callbacks({ perNumber: true });
     const request = await requestLookup(gateway, NUMBERS);
-    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, { requestId: request.id });
+    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, {
+      requestId: request.id,
+    });
     const events = await subscription.completed();
     expect(events.map((e) => e.data!.lookupCompleted.to).sort()).toEqual([...NUMBERS].sort());
     await gateway.simulator.idle();
@@ -99,7 +109,9 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
     const gateway = await harness.gateway();
     gateway.simulator.faults.callbacks({ duplicate: true, perNumber: true });
     const request = await requestLookup(gateway, NUMBERS);
-    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, { requestId: request.id });
+    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, {
+      requestId: request.id,
+    });
     const events = await subscription.completed();
     await gateway.simulator.idle();
     expect(gateway.simulator.callbacks).toHaveLength(6);
@@ -136,17 +148,25 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
 
     expect((await gateway.postCallback(notifyUrl, '{"results": [')).status).toBe(400);
     expect((await gateway.postCallback(notifyUrl, '{"nothing": 1}')).status).toBe(400);
-    expect((await gateway.postCallback(notifyUrl, 'results', { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await gateway.postCallback(notifyUrl, 'results', { 'content-type': 'text/plain' })).status).toBe(
+      415,
+    );
 
-    const latin1 = Buffer.from(JSON.stringify({ results: [{ ...finalResult(NUMBERS[0]), servingMSC: 'Zürich' }] }), 'latin1');
+    const latin1 = Buffer.from(
+      JSON.stringify({ results: [{ ...finalResult(NUMBERS[0]), servingMSC: 'Zürich' }] }),
+      'latin1',
+    );
     const accepted = await gateway.postCallback(notifyUrl, new Uint8Array(latin1), {
       'content-type': 'application/json; charset=ISO-8859-1',
     });
     expect(accepted.status).toBe(200);
     const utf16 = Buffer.from(JSON.stringify({ results: [finalResult(NUMBERS[1])] }), 'utf16le');
     expect(
-      (await gateway.postCallback(notifyUrl, new Uint8Array(utf16), { 'content-type': 'application/json; charset=utf-16le' }))
-        .status,
+      (
+        await gateway.postCallback(notifyUrl, new Uint8Array(utf16), {
+          'content-type': 'application/json; charset=utf-16le',
+        })
+      ).status,
     ).toBe(200);
 
     const { body } = await gateway.gql(LookupRequestDocument, { id: request.id });
@@ -170,21 +190,29 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
     expect(first).toMatchObject({ status: 200, body: { stored: 0, ignored: 2 } });
     const second = await gateway.postCallback(notifyUrl, { results: [finalResult(NUMBERS[0])] });
     expect(second).toMatchObject({ status: 200, body: { stored: 1 } });
-    const third = await gateway.postCallback(notifyUrl, { results: [{ ...finalResult(NUMBERS[0]), mccMnc: '99999' }] });
+    const third = await gateway.postCallback(notifyUrl, {
+      results: [{ ...finalResult(NUMBERS[0]), mccMnc: '99999' }],
+    });
     expect(third).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
 
     const { body } = await gateway.gql(LookupRequestDocument, { id: request.id });
     expect(body.data!.lookupRequest).toMatchObject({ state: 'PENDING' });
-    expect(body.data!.lookupRequest!.results).toEqual([expect.objectContaining({ to: NUMBERS[0], mccMnc: '22801' })]);
+    expect(body.data!.lookupRequest!.results).toEqual([
+      expect.objectContaining({ to: NUMBERS[0], mccMnc: '22801' }),
+    ]);
   });
 
   it('answers NOT_FOUND for an unknown request id, on subscription and as null on lookupRequest', async () => {
     const gateway = await harness.gateway();
     const unknown = '00000000-0000-4000-8000-000000000000';
-    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, { requestId: unknown });
+    const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, {
+      requestId: unknown,
+    });
     const outcome = await subscription.done;
     const errors =
-      outcome === 'complete' ? subscription.events[0]?.errors : (outcome.error as { message: string; extensions?: unknown }[]);
+      outcome === 'complete'
+        ? subscription.events[0]?.errors
+        : (outcome.error as { message: string; extensions?: unknown }[]);
     expect(errors?.[0]).toMatchObject({ extensions: { code: 'NOT_FOUND' } });
 
     const { body } = await gateway.gql(LookupRequestDocument, { id: unknown });

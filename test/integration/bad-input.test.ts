@@ -1,6 +1,13 @@
 import { createServer } from 'node:net';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { LookupNumbersDocument, RequestLookupDocument } from '../fixtures/generated/graphql';
 import { Harness } from '../helpers/gateway';
+
+/** Both operations that take numbers, typed alike for loops. */
+const TAKES_NUMBERS = [LookupNumbersDocument, RequestLookupDocument] as unknown as TypedDocumentNode<
+  Record<string, unknown>,
+  { to: string[] }
+>[];
 
 /** A port on loopback that nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -16,13 +23,21 @@ describe('bad input and provider failures', () => {
   afterEach(() => harness.dispose());
 
   it.each([
-    ['an empty list', [], undefined],
-    ['letters', ['41793026727', 'call me'], [{ index: 1, input: 'call me', reason: 'contains letters or symbols' }]],
+    ['an empty list', [] as string[], undefined],
+    [
+      'letters',
+      ['41793026727', 'call me'],
+      [{ index: 1, input: 'call me', reason: 'contains letters or symbols' }],
+    ],
     ['a too-short number', ['4179'], [{ index: 0, input: '4179', reason: 'too short' }]],
-    ['a too-long number', ['4179302672712345'], [{ index: 0, input: '4179302672712345', reason: 'too long' }]],
+    [
+      'a too-long number',
+      ['4179302672712345'],
+      [{ index: 0, input: '4179302672712345', reason: 'too long' }],
+    ],
   ])('refuses %s with BAD_USER_INPUT before any provider call', async (_name, to, invalidNumbers) => {
     const gateway = await harness.gateway();
-    for (const document of [LookupNumbersDocument, RequestLookupDocument]) {
+    for (const document of TAKES_NUMBERS) {
       const { status, body } = await gateway.gql(document, { to });
       expect(status).toBe(200);
       expect(body.data).toBeNull();
@@ -47,7 +62,9 @@ describe('bad input and provider failures', () => {
 
   it('refuses more numbers than the configured maximum', async () => {
     const gateway = await harness.gateway({ MAX_NUMBERS_PER_OPERATION: '2' });
-    const { body } = await gateway.gql(LookupNumbersDocument, { to: ['41793026727', '41793026728', '41793026729'] });
+    const { body } = await gateway.gql(LookupNumbersDocument, {
+      to: ['41793026727', '41793026728', '41793026729'],
+    });
     expect(body.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', maxCount: 2, count: 3 });
     expect(gateway.simulator.received).toHaveLength(0);
   });
@@ -55,7 +72,7 @@ describe('bad input and provider failures', () => {
   it('says UPSTREAM_UNAUTHORIZED when the provider refuses the gateway key (401), leaking no key', async () => {
     const gateway = await harness.gateway();
     gateway.simulator.faults.inject({ kind: 'status', status: 401 }, { endpoint: 'any', times: Infinity });
-    for (const document of [LookupNumbersDocument, RequestLookupDocument]) {
+    for (const document of TAKES_NUMBERS) {
       const { body } = await gateway.gql(document, { to: ['41793026727'] });
       expect(body.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAUTHORIZED' });
       expect(JSON.stringify(body)).not.toContain(gateway.simulator.apiKey);
@@ -80,7 +97,7 @@ describe('bad input and provider failures', () => {
       INFOBIP_API_KEY: 'secret-provider-key',
       UPSTREAM_RETRY_BASE_DELAY_MS: '1',
     });
-    for (const document of [LookupNumbersDocument, RequestLookupDocument]) {
+    for (const document of TAKES_NUMBERS) {
       const { body } = await gateway.gql(document, { to: ['41793026727'] });
       expect(body.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
       const text = JSON.stringify(body);

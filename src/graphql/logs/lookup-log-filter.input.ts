@@ -1,7 +1,9 @@
 import { GraphQLDateTimeISO } from 'graphql-scalars';
 import { Field, InputType, Int } from 'type-graphql';
 
-@InputType({ description: 'Filter of the lookup history. Every field is optional; the provider keeps 48 hours.' })
+@InputType({
+  description: 'Filter of the lookup history. Every field is optional; the provider keeps 48 hours.',
+})
 export class LookupLogFilter {
   @Field(() => String, { nullable: true, description: 'Only this number (any accepted format).' })
   to?: string | null;

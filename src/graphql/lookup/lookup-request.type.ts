@@ -19,9 +19,13 @@ registerEnumType(LookupRequestState, {
   },
 });
 
-@ObjectType({ description: 'An asynchronous lookup request (provider POST /number/1/notify) and its results so far.' })
+@ObjectType({
+  description: 'An asynchronous lookup request (provider POST /number/1/notify) and its results so far.',
+})
 export class LookupRequest {
-  @Field(() => ID, { description: 'Unguessable request id (UUID v4): pass it to lookupCompleted and lookupRequest.' })
+  @Field(() => ID, {
+    description: 'Unguessable request id (UUID v4): pass it to lookupCompleted and lookupRequest.',
+  })
   id!: string;
 
   @Field(() => String, {
@@ -31,7 +35,7 @@ export class LookupRequest {
   bulkId?: string | null;
 
   @Field(() => [String], {
-    description: "Every bulk id the provider gave (one per provider call of up to 1000 numbers).",
+    description: 'Every bulk id the provider gave (one per provider call of up to 1000 numbers).',
   })
   bulkIds!: string[];
 
@@ -47,7 +51,10 @@ export class LookupRequest {
   @Field(() => GraphQLDateTimeISO, { description: 'When the request was created.' })
   createdAt!: string;
 
-  @Field(() => GraphQLDateTimeISO, { nullable: true, description: 'When the last result arrived (COMPLETED) or the request expired (EXPIRED).' })
+  @Field(() => GraphQLDateTimeISO, {
+    nullable: true,
+    description: 'When the last result arrived (COMPLETED) or the request expired (EXPIRED).',
+  })
   completedAt?: string | null;
 
   @Field(() => GraphQLDateTimeISO, { description: 'When a still-pending request becomes EXPIRED.' })

@@ -35,7 +35,8 @@ export class LookupResolver {
 
   @Query(() => LookupRequest, {
     nullable: true,
-    description: "An asynchronous request's state and the results received so far; null if unknown or expired.",
+    description:
+      "An asynchronous request's state and the results received so far; null if unknown or expired.",
   })
   async lookupRequest(
     @Arg('id', () => ID, { description: 'The id requestLookup returned.' }) id: string,
