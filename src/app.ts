@@ -10,6 +10,7 @@ import type { GatewayContext } from './graphql/context';
 import { LookupService } from './lookup/lookup-service';
 import { createLogger, type Logger } from './observability/logger';
 import { GatewayMetrics } from './observability/metrics';
+import { OperationObserver } from './observability/operation-observer';
 import { MemoryPubSub } from './pubsub/memory-pubsub';
 import type { PubSub } from './pubsub/pubsub';
 import { RedisPubSub } from './pubsub/redis-pubsub';
@@ -21,6 +22,9 @@ import type { RequestStore } from './requests/request-store';
 import { buildGatewaySchema } from './schema';
 import { createErrorFormatter } from './server/format-error';
 import { createHttpApp, createKeyAuthenticator } from './server/http-app';
+import { createWebSocketOperationGuard } from './server/operation-guard';
+import { createDepthLimitRule, createNumberCapPlugin, noIntrospectionRule } from './server/operation-limits';
+import { createRateLimiter } from './server/rate-limit';
 import { startWebSocketServer, type GatewayWebSocketServer } from './server/ws-server';
 import { startProviderSimulator, type ProviderSimulator } from './simulator';
 import { ProviderClient } from './upstream/provider-client';
@@ -99,6 +103,9 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   const metrics = new GatewayMetrics();
   const formatError = createErrorFormatter(logger);
   const authenticate = createKeyAuthenticator(config.auth.clientApiKeys);
+  const observer = new OperationObserver(metrics, logger);
+  const rateLimiter = createRateLimiter(config.rateLimitPerMinute);
+  const depthLimit = createDepthLimitRule(config.http.maxQueryDepth);
 
   const redis = config.redisUrl
     ? {
@@ -126,6 +133,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     logger,
     asyncTimeoutMs: config.requests.asyncTimeoutMs,
     retentionMs: config.requests.retentionMs,
+    onStateChange: ({ state }) => metrics.asyncRequests.inc({ state }),
   });
 
   let simulator: ProviderSimulator | undefined = options.simulator;
@@ -163,7 +171,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     registry,
     clientId,
     requestId,
-    logger,
+    logger: logger.child({ reqId: requestId }),
   });
 
   const schema = buildGatewaySchema();
@@ -175,11 +183,14 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     introspection: config.http.introspection,
     csrfPrevention: true,
     allowBatchedHttpRequests: config.http.maxBatchSize > 0,
+    validationRules: [depthLimit],
     includeStacktraceInErrorResponses: false,
     formatError,
     logger,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      observer.apolloPlugin<GatewayContext>(),
+      createNumberCapPlugin(config.lookup.maxNumbersPerOperation),
       {
         async serverWillStart() {
           return {
@@ -283,6 +294,10 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         callbackMaxBodyBytes: config.http.callbackMaxBodyBytes,
         authenticate,
         context,
+        maxBatchSize: config.http.maxBatchSize,
+        rateLimiter,
+        observer,
+        trustProxyHops: config.http.trustProxyHops,
         readiness: [
           { name: 'store', check: () => store.ping() },
           { name: 'pubsub', check: async () => pubsub.isReady() },
@@ -305,6 +320,15 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         formatError,
         keepAliveMs: config.ws.keepAliveMs,
         connectionInitWaitTimeoutMs: config.ws.connectionInitWaitTimeoutMs,
+        prepare: createWebSocketOperationGuard({
+          schema,
+          validationRules: [depthLimit],
+          maxNumbersPerOperation: config.lookup.maxNumbersPerOperation,
+          rateLimiter,
+          trustProxyHops: config.http.trustProxyHops,
+        }),
+        observer,
+        maxPayloadBytes: config.http.maxBodyBytes,
       });
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);

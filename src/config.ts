@@ -64,6 +64,11 @@ export interface GatewayConfig {
     maxQueryDepth: number;
     /** Operations per batched HTTP request (`MAX_BATCH_SIZE`, default 0 = batching off). */
     maxBatchSize: number;
+    /**
+     * Reverse proxies in front of the gateway whose `X-Forwarded-For` entries are trusted for the client's
+     * address, used to rate-limit clients without keys (`TRUST_PROXY`, default 0 = use the peer address).
+     */
+    trustProxyHops: number;
   };
   auth: {
     /** Client API keys (`CLIENT_API_KEYS`, comma-separated). Empty = no client auth. */
@@ -154,6 +159,7 @@ const envSchema = z.object({
   CALLBACK_MAX_BODY_BYTES: int(1_024, 100_000_000).default('5242880'),
   MAX_QUERY_DEPTH: int(1, 100).default('8'),
   MAX_BATCH_SIZE: int(0, 100).default('0'),
+  TRUST_PROXY: int(0, 10).default('0'),
   CLIENT_API_KEYS: list.default(''),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default('0'),
   WS_KEEPALIVE_MS: int(0, 600_000).default('15000'),
@@ -237,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       callbackMaxBodyBytes: e.CALLBACK_MAX_BODY_BYTES,
       maxQueryDepth: e.MAX_QUERY_DEPTH,
       maxBatchSize: e.MAX_BATCH_SIZE,
+      trustProxyHops: e.TRUST_PROXY,
     },
     auth: { clientApiKeys: e.CLIENT_API_KEYS },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,

@@ -2,8 +2,23 @@ import 'reflect-metadata';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { ConfigError } from './errors';
-import { createLogger } from './observability/logger';
+import { createLogger, type Logger } from './observability/logger';
 
+/** Writes out buffered log lines, then exits. */
+function exit(logger: Logger, code: number): never {
+  try {
+    logger.flush();
+  } finally {
+    process.exit(code);
+  }
+}
+
+/**
+ * Process entry: configuration, the app, and signals. SIGTERM/SIGINT stop the gateway gracefully
+ * (`GatewayApp.stop`: stop accepting, WebSockets closed with 1001, in-flight operations and callbacks
+ * finished) and exit 0; if that has not finished within `SHUTDOWN_TIMEOUT_MS`, or a second signal arrives,
+ * the process exits 1 at once.
+ */
 async function main(): Promise<void> {
   let config;
   try {
@@ -17,23 +32,35 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel });
   const app = buildApp(config, { logger });
-  await app.start();
+  // Listening for signals before starting: a signal during start-up then stops cleanly too.
+  const started = app.start();
 
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for the graceful shutdown');
+      exit(logger, 1);
+    }
     stopping = true;
-    logger.info({ signal }, 'shutting down');
-    app.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'graceful shutdown timed out; exiting');
+      exit(logger, 1);
+    }, config.shutdownTimeoutMs).unref();
+    started
+      .catch(() => undefined)
+      .then(() => app.stop())
+      .then(
+        () => exit(logger, 0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          exit(logger, 1);
+        },
+      );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  await started;
 }
 
 main().catch((error: unknown) => {

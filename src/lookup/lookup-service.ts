@@ -29,9 +29,15 @@ export interface LookupServiceOptions {
   chunkSize?: number;
   /** Provider calls in flight for one operation (default 4). */
   chunkConcurrency: number;
-  /** Result cache TTL; 0 = no cache. */
+  /**
+   * Result cache time-to-live; 0 = no cache. A result is served from the cache only while less than this has
+   * passed since the provider call that produced it was started, so no answer is ever older than the TTL.
+   */
   cacheTtlMs: number;
+  /** Most numbers the cache holds; the least recently used go first. */
   cacheMaxEntries: number;
+  /** Monotonic clock in milliseconds for the cache TTL. Default `performance.now` (tests inject their own). */
+  now?: () => number;
   /** Told about provider numbers sent and cache hits, for metrics and the cost benchmark. */
   onLookupCost?: (e: {
     providerCalls: number;
@@ -65,6 +71,12 @@ export interface LookupLogData extends Omit<LookupResultData, 'to'> {
 
 const GENERAL_STATUSES = ['ACCEPTED', 'PENDING', 'UNDELIVERABLE', 'DELIVERED', 'EXPIRED', 'REJECTED'];
 
+/** A cached result and the clock reading after which it must not be served any more. */
+interface CacheEntry {
+  result: LookupResultData;
+  expiresAtMs: number;
+}
+
 interface Deferred {
   promise: Promise<LookupResultData>;
   resolve: (value: LookupResultData) => void;
@@ -83,10 +95,17 @@ function defer(): Deferred {
   return { promise, resolve, reject };
 }
 
-/** Provider date-time format: `2015-02-22T17:42:05.390+0000`. */
+/** Provider date-time format: `2015-02-22T17:42:05.390+0000`. Throws RangeError for an invalid date. */
 export function toProviderDate(value: Date | string): string {
   const date = value instanceof Date ? value : new Date(value);
   return date.toISOString().replace('Z', '+0000');
+}
+
+/** A date from a filter field, or undefined when absent; `null` when present but not a date. */
+function filterDate(value: Date | string | null | undefined): Date | null | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const date = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date;
 }
 
 /** Provider date-time (`…+0100`, `…Z`) to ISO-8601 UTC; undefined when unparseable. */
@@ -104,15 +123,26 @@ export function fromProviderDate(value: unknown): string | undefined {
  */
 export class LookupService {
   private readonly inflight = new Map<string, Deferred>();
-  private readonly cache: LRUCache<string, LookupResultData> | undefined;
+  // Expiry is checked here rather than by lru-cache's own TTL, which counts from the moment of `set` (after the
+  // provider answered) and reads a clock cached for a millisecond: both would serve a result past its TTL.
+  private readonly cache: LRUCache<string, CacheEntry> | undefined;
   private readonly chunkSize: number;
+  private readonly now: () => number;
 
   constructor(private readonly options: LookupServiceOptions) {
     this.chunkSize = options.chunkSize ?? 1_000;
+    this.now = options.now ?? (() => performance.now());
     this.cache =
-      options.cacheTtlMs > 0
-        ? new LRUCache({ max: options.cacheMaxEntries, ttl: options.cacheTtlMs, ttlAutopurge: false })
-        : undefined;
+      options.cacheTtlMs > 0 ? new LRUCache({ max: Math.max(1, options.cacheMaxEntries) }) : undefined;
+  }
+
+  /** A cached result still younger than the TTL; an expired one is dropped. */
+  private cached(number: string): LookupResultData | undefined {
+    const entry = this.cache?.get(number);
+    if (!entry) return undefined;
+    if (this.now() < entry.expiresAtMs) return entry.result;
+    this.cache?.delete(number);
+    return undefined;
   }
 
   /**
@@ -132,7 +162,7 @@ export class LookupService {
     let cacheHits = 0;
     let coalesced = 0;
     for (const number of unique) {
-      const cached = this.cache?.get(number);
+      const cached = this.cached(number);
       if (cached) {
         out.set(number, cached);
         cacheHits++;
@@ -175,6 +205,8 @@ export class LookupService {
       if ('result' in outcome) deferred.resolve(outcome.result);
       else deferred.reject(outcome.error);
     };
+    // The provider may look a number up at any moment of the call, retries included: age counts from its start.
+    const expiresAtMs = this.now() + this.options.cacheTtlMs;
     let response: ProviderResultsResponse;
     try {
       response = await this.options.provider.query(chunk);
@@ -198,7 +230,7 @@ export class LookupService {
         return;
       }
       const result = toLookupResult(raw, number);
-      this.cache?.set(number, result);
+      if (this.cache && this.now() < expiresAtMs) this.cache.set(number, { result, expiresAtMs });
       settle(number, { result });
     });
   }
@@ -282,8 +314,10 @@ export class LookupService {
       }
       query.generalStatus = status;
     }
-    const since = filter.sentSince ? new Date(filter.sentSince) : undefined;
-    const until = filter.sentUntil ? new Date(filter.sentUntil) : undefined;
+    const since = filterDate(filter.sentSince);
+    const until = filterDate(filter.sentUntil);
+    if (since === null) problems.push('sentSince: not a date-time');
+    if (until === null) problems.push('sentUntil: not a date-time');
     if (since && until && since.getTime() > until.getTime())
       problems.push('sentSince: must not be after sentUntil');
     if (since) query.sentSince = toProviderDate(since);

@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -21,14 +21,20 @@ export const REDACTED_PATHS = [
 
 /**
  * Creates the JSON logger (pino) used by every component. `level` defaults to `info`; `silent` turns it off
- * (tests). Secrets are redacted by path; callers must still never interpolate a secret into a message.
+ * (tests). Lines go to stdout unless `destination` is given (tests capture them that way). Secrets are
+ * redacted by path; callers must still never interpolate a secret into a message.
  */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({
-    name: options.name ?? 'number-lookup-gateway',
-    level: options.level ?? 'info',
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    base: undefined,
-    timestamp: pino.stdTimeFunctions.isoTime,
-  });
+export function createLogger(
+  options: { level?: string; name?: string; destination?: DestinationStream } = {},
+): Logger {
+  return pino(
+    {
+      name: options.name ?? 'number-lookup-gateway',
+      level: options.level ?? 'info',
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    options.destination,
+  );
 }

@@ -7,12 +7,16 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class GatewayMetrics {
   readonly registry = new Registry();
 
-  /** GraphQL operations by operation name, type and outcome (`ok` or the first error code). */
+  /**
+   * GraphQL operations by operation name, type (query, mutation, subscription, or unknown when refused before
+   * parsing), transport (http, ws) and outcome (`ok` or the first error code). A subscription's duration is
+   * its lifetime.
+   */
   readonly operations = new Histogram({
     name: 'gateway_graphql_operation_duration_seconds',
-    help: 'GraphQL operations by name, type and outcome, with durations.',
-    labelNames: ['operation', 'type', 'outcome'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    help: 'GraphQL operations by name, type, transport and outcome, with durations (subscriptions: lifetime).',
+    labelNames: ['operation', 'type', 'transport', 'outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300],
     registers: [this.registry],
   });
 

@@ -7,7 +7,11 @@ import type { LookupResultData } from '../lookup/lookup-result';
 export type LookupEvent =
   | { type: 'result'; result: LookupResultData }
   | { type: 'ended'; state: 'COMPLETED' | 'EXPIRED' }
-  /** Sent locally (never published) after the engine may have missed messages, e.g. a Redis reconnect. */
+  /**
+   * Rebuild from the store. Sent locally by the engine after it may have missed messages (a Redis reconnect),
+   * and published when a callback repeated results already stored: the delivery that stored them may have
+   * failed to publish (the provider retried because it was answered 503).
+   */
   | { type: 'resync' };
 
 /** The topic carrying one async request's events: one topic per request, never one shared topic. */

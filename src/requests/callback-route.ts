@@ -27,7 +27,8 @@ function decode(body: Buffer, charset: string | undefined): string {
  * The HTTP adapter over {@link RequestRegistry.receiveCallback}: `POST <CALLBACK_PATH>/:id/:secret` with the
  * raw body (the router mounts a size-limited raw parser). Answers 200 only once the results are stored;
  * 404 for an unknown id or wrong secret (no effect), 415 for a non-JSON content type, 400 for an unparseable or
- * misshapen body, 503 when the store is unavailable (the provider retries). Body: JSON `{ code }`.
+ * misshapen body, 503 when the store or the pub/sub is unavailable (the provider retries; a retry of results
+ * already stored is recognised as a duplicate). Body: JSON `{ code }`.
  */
 export function createCallbackHandler(
   registry: RequestRegistry,
@@ -85,7 +86,7 @@ export function createCallbackHandler(
         });
       }
     } catch (error) {
-      log.warn({ err: error }, 'callback refused: request store unavailable');
+      log.warn({ err: error }, 'callback refused: request store or pub/sub unavailable');
       answer(res, 503, 'store_unavailable');
     }
   };

@@ -1,11 +1,14 @@
 /**
  * A push-driven async iterator: producers `push`/`end`, the consumer iterates. Unlike an async generator,
  * `return()` takes effect at once even while a `next()` is waiting, so a closed socket never leaves a
- * subscription parked on an event that may never come. `onClose` runs exactly once, however it ends.
+ * subscription parked on an event that may never come. `onClose` runs exactly once, however it ends (the
+ * consumer returned or threw, or the producer ended and everything queued was read); if it throws, the
+ * error propagates to whoever closed the queue.
  */
 export class EventQueue<T> implements AsyncIterableIterator<T> {
   private readonly values: T[] = [];
-  private waiter: ((result: IteratorResult<T>) => void) | undefined;
+  /** Pending `next()` calls, oldest first (a consumer may call `next()` again before a value arrives). */
+  private readonly waiters: ((result: IteratorResult<T>) => void)[] = [];
   private ended = false;
   private closed = false;
 
@@ -16,15 +19,12 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     return this.closed;
   }
 
+  /** Queues a value, or hands it to a waiting `next()`. Ignored once ended. */
   push(value: T): void {
     if (this.ended) return;
-    if (this.waiter) {
-      const waiter = this.waiter;
-      this.waiter = undefined;
-      waiter({ value, done: false });
-    } else {
-      this.values.push(value);
-    }
+    const waiter = this.waiters.shift();
+    if (waiter) waiter({ value, done: false });
+    else this.values.push(value);
   }
 
   /** No more values: the consumer reads what is queued, then finishes. */
@@ -39,11 +39,7 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     this.closed = true;
     this.ended = true;
     this.values.length = 0;
-    if (this.waiter) {
-      const waiter = this.waiter;
-      this.waiter = undefined;
-      waiter({ value: undefined, done: true });
-    }
+    for (const waiter of this.waiters.splice(0)) waiter({ value: undefined, done: true });
     this.onClose();
   }
 
@@ -57,9 +53,7 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
       this.close();
       return Promise.resolve({ value: undefined, done: true });
     }
-    return new Promise((resolve) => {
-      this.waiter = resolve;
-    });
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   return(): Promise<IteratorResult<T>> {

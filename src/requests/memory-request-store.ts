@@ -9,10 +9,13 @@ interface Entry {
 
 /**
  * In-process request store: one instance only, lost on restart. Records are copied in and out so callers can
- * never mutate stored state, matching the Redis store's semantics.
+ * never mutate stored state, matching the Redis store's semantics. A request past retention is never returned;
+ * memory is reclaimed by a sweep every `sweepIntervalMs` (default 60 s). Never rejects.
  */
 export class MemoryRequestStore implements RequestStore {
   private readonly entries = new Map<string, Entry>();
+  /** Ids of PENDING requests, so the expiry sweep never walks every retained request. */
+  private readonly pendingIds = new Set<string>();
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(options: { sweepIntervalMs?: number; clock?: () => number } = {}) {
@@ -25,13 +28,18 @@ export class MemoryRequestStore implements RequestStore {
 
   private sweep(): void {
     const now = this.clock();
-    for (const [id, entry] of this.entries) if (entry.forgetAtMs <= now) this.entries.delete(id);
+    for (const [id, entry] of this.entries) if (entry.forgetAtMs <= now) this.forget(id);
+  }
+
+  private forget(id: string): void {
+    this.entries.delete(id);
+    this.pendingIds.delete(id);
   }
 
   private live(id: string): Entry | undefined {
     const entry = this.entries.get(id);
     if (entry && entry.forgetAtMs <= this.clock()) {
-      this.entries.delete(id);
+      this.forget(id);
       return undefined;
     }
     return entry;
@@ -43,6 +51,7 @@ export class MemoryRequestStore implements RequestStore {
       byNumber: new Set(record.results.map((r) => r.to)),
       forgetAtMs: Date.parse(record.createdAt) + retentionMs,
     });
+    if (record.state === 'PENDING') this.pendingIds.add(record.id);
   }
 
   async get(id: string): Promise<RequestRecord | null> {
@@ -63,7 +72,18 @@ export class MemoryRequestStore implements RequestStore {
     const entry = this.live(id);
     if (!entry) return null;
     const { record } = entry;
-    if (record.state !== 'PENDING') return { added: [], state: record.state, completedNow: false };
+    const outcome = (added: LookupResultData[], completedNow = false, expiredNow = false) => ({
+      added,
+      state: record.state,
+      completedNow,
+      expiredNow,
+      pending: record.to.length - entry.byNumber.size,
+    });
+    if (record.state === 'PENDING' && Date.parse(record.expiresAt) <= Date.parse(nowIso)) {
+      this.markEnded(entry, 'EXPIRED', nowIso);
+      return outcome([], false, true);
+    }
+    if (record.state !== 'PENDING') return outcome([]);
     const added: LookupResultData[] = [];
     for (const result of results) {
       if (entry.byNumber.has(result.to)) continue;
@@ -72,34 +92,36 @@ export class MemoryRequestStore implements RequestStore {
       record.results.push(copy);
       added.push(structuredClone(copy));
     }
-    let completedNow = false;
-    if (entry.byNumber.size >= record.to.length) {
-      record.state = 'COMPLETED';
-      record.completedAt = nowIso;
-      completedNow = true;
-    }
-    return { added, state: record.state, completedNow };
+    const completedNow = entry.byNumber.size >= record.to.length;
+    if (completedNow) this.markEnded(entry, 'COMPLETED', nowIso);
+    return outcome(added, completedNow);
+  }
+
+  private markEnded(entry: Entry, state: 'COMPLETED' | 'EXPIRED', nowIso: string): void {
+    entry.record.state = state;
+    entry.record.completedAt = nowIso;
+    this.pendingIds.delete(entry.record.id);
   }
 
   async expire(id: string, nowIso: string): Promise<boolean> {
     const entry = this.live(id);
     if (!entry || entry.record.state !== 'PENDING') return false;
-    entry.record.state = 'EXPIRED';
-    entry.record.completedAt = nowIso;
+    this.markEnded(entry, 'EXPIRED', nowIso);
     return true;
   }
 
   async dueForExpiry(nowMs: number, limit: number): Promise<string[]> {
     const due: string[] = [];
-    for (const [id, entry] of this.entries) {
+    for (const id of this.pendingIds) {
       if (due.length >= limit) break;
-      if (entry.record.state === 'PENDING' && Date.parse(entry.record.expiresAt) <= nowMs) due.push(id);
+      const entry = this.live(id);
+      if (entry && Date.parse(entry.record.expiresAt) <= nowMs) due.push(id);
     }
     return due;
   }
 
   async delete(id: string): Promise<void> {
-    this.entries.delete(id);
+    this.forget(id);
   }
 
   async ping(): Promise<boolean> {
@@ -114,5 +136,6 @@ export class MemoryRequestStore implements RequestStore {
   async dispose(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.entries.clear();
+    this.pendingIds.clear();
   }
 }

@@ -1,22 +1,35 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { LookupResultData } from '../lookup/lookup-result';
 import type { AddResultsOutcome, RequestRecord, RequestState, RequestStore } from './request-store';
 
-// KEYS: meta, results, order, pending. ARGV: id, nowIso, then number/json pairs.
-// One script, so two instances storing the same number at once cannot both win (first writer wins: HSETNX).
+// KEYS: meta, results, order, pending. ARGV: id, nowIso, nowMs, then number/json pairs.
+// One script, so two instances storing the same number at once cannot both win (first writer wins: HSETNX),
+// and a request cannot take a result after its expiry time (the pending set's score) even if no sweep ran yet.
+// Reply: false (unknown request) or {state, added numbers, completedNow, expiredNow, numbers still pending}.
 const ADD_RESULTS = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local total = tonumber(redis.call('HGET', KEYS[1], 'total'))
 local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'PENDING' then return {state, {}, 0} end
+if state == 'PENDING' then
+  local due = redis.call('ZSCORE', KEYS[4], ARGV[1])
+  if due and tonumber(due) <= tonumber(ARGV[3]) then
+    redis.call('HSET', KEYS[1], 'state', 'EXPIRED', 'completedAt', ARGV[2])
+    redis.call('ZREM', KEYS[4], ARGV[1])
+    return {'EXPIRED', {}, 0, 1, total - redis.call('HLEN', KEYS[2])}
+  end
+end
+if state ~= 'PENDING' then return {state, {}, 0, 0, total - redis.call('HLEN', KEYS[2])} end
 local added = {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
     redis.call('RPUSH', KEYS[3], ARGV[i])
     added[#added + 1] = ARGV[i]
   end
 end
+local stored = redis.call('HLEN', KEYS[2])
 local completed = 0
-if redis.call('HLEN', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'total')) then
+if stored >= total then
   redis.call('HSET', KEYS[1], 'state', 'COMPLETED', 'completedAt', ARGV[2])
   redis.call('ZREM', KEYS[4], ARGV[1])
   state = 'COMPLETED'
@@ -29,7 +42,7 @@ if #added > 0 then
     redis.call('PEXPIRE', KEYS[3], ttl)
   end
 end
-return {state, added, completed}
+return {state, added, completed, 0, math.max(total - stored, 0)}
 `;
 
 // KEYS: meta, pending. ARGV: id, nowIso.
@@ -53,11 +66,35 @@ redis.call('HSET', KEYS[1], 'bulkIds', cjson.encode(current))
 return 1
 `;
 
+/** A Lua script run by its SHA (EVALSHA), sent in full only when Redis does not know it yet. */
+class LuaScript {
+  private readonly sha: string;
+
+  constructor(private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(redis: Redis, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!/NOSCRIPT/.test((error as Error).message)) throw error;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const addResultsScript = new LuaScript(ADD_RESULTS);
+const expireScript = new LuaScript(EXPIRE);
+const addBulkIdsScript = new LuaScript(ADD_BULK_IDS);
+
 /**
  * Redis request store, shared by every instance. Layout per request (all expire with the retention TTL):
  * `<prefix>req:<id>` hash of metadata, `…:results` hash number → result JSON, `…:order` list of numbers in
- * arrival order; plus one sorted set `<prefix>pending` of PENDING ids scored by expiry time.
- * Commands fail fast while Redis is unreachable (no offline queue), so callers can answer 503.
+ * arrival order; plus one sorted set `<prefix>pending` of PENDING ids scored by expiry time (an id leaves it
+ * when its request completes, expires or is deleted). Every mutation is one Lua script or MULTI, so a failure
+ * never leaves a request half-written. Methods reject when Redis is unreachable (the connection should have
+ * no offline queue, so that happens at once) or a command times out; callers answer 503 then.
  */
 export class RedisRequestStore implements RequestStore {
   private readonly prefix: string;
@@ -126,7 +163,7 @@ export class RedisRequestStore implements RequestStore {
   }
 
   async addBulkIds(id: string, bulkIds: string[]): Promise<void> {
-    await this.redis.eval(ADD_BULK_IDS, 1, this.keys(id).meta, JSON.stringify(bulkIds));
+    await addBulkIdsScript.run(this.redis, [this.keys(id).meta], [JSON.stringify(bulkIds)]);
   }
 
   async addResults(
@@ -136,22 +173,24 @@ export class RedisRequestStore implements RequestStore {
   ): Promise<AddResultsOutcome | null> {
     const k = this.keys(id);
     const byNumber = new Map(results.map((r) => [r.to, r]));
-    const args: string[] = [id, nowIso];
+    const args: string[] = [id, nowIso, String(Date.parse(nowIso))];
     for (const [to, result] of byNumber) args.push(to, JSON.stringify(result));
-    const reply = (await this.redis.eval(ADD_RESULTS, 4, k.meta, k.results, k.order, k.pending, ...args)) as
-      [RequestState, string[], number] | null;
+    const reply = (await addResultsScript.run(this.redis, [k.meta, k.results, k.order, k.pending], args)) as
+      [RequestState, string[], number, number, number] | null;
     if (!reply) return null;
-    const [state, addedNumbers, completed] = reply;
+    const [state, addedNumbers, completed, expired, pending] = reply;
     return {
       added: addedNumbers.map((n) => byNumber.get(n) as LookupResultData),
       state,
       completedNow: completed === 1,
+      expiredNow: expired === 1,
+      pending,
     };
   }
 
   async expire(id: string, nowIso: string): Promise<boolean> {
     const k = this.keys(id);
-    return (await this.redis.eval(EXPIRE, 2, k.meta, k.pending, id, nowIso)) === 1;
+    return (await expireScript.run(this.redis, [k.meta, k.pending], [id, nowIso])) === 1;
   }
 
   async dueForExpiry(nowMs: number, limit: number): Promise<string[]> {

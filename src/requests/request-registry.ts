@@ -18,6 +18,12 @@ export interface RequestRegistryOptions {
   retentionMs: number;
   /** How often overdue requests are looked for (default 1 s; subscribers also expire their own request on time). */
   expirySweepIntervalMs?: number;
+  /**
+   * Told once per state a request reaches (PENDING when created, then COMPLETED or EXPIRED), for metrics.
+   * Called after the store has the change; with Redis, only on the instance whose write made the change.
+   * Must not throw.
+   */
+  onStateChange?: (change: { id: string; state: 'PENDING' | 'COMPLETED' | 'EXPIRED' }) => void;
 }
 
 /** What happened to one callback delivery; the callback route maps it to an HTTP status. */
@@ -32,6 +38,9 @@ export interface RegistryStats {
 }
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+const isOverdue = (record: RequestRecord): boolean =>
+  record.state === 'PENDING' && Date.parse(record.expiresAt) <= Date.now();
 
 function digitsOnly(value: string): string {
   return value.replace(/\D+/g, '').replace(/^00/, '');
@@ -78,12 +87,21 @@ export class RequestRegistry {
       expiresAt: new Date(now + this.options.asyncTimeoutMs).toISOString(),
     };
     await this.store.create(record, this.options.retentionMs);
+    this.options.onStateChange?.({ id: record.id, state: 'PENDING' });
     return { record, secret };
   }
 
-  /** The request, or null when unknown, past retention, or created by another client. */
+  /**
+   * The request, or null when unknown, past retention, or created by another client. A request found PENDING
+   * past its expiry time is expired first (no need to wait for the sweep). Rejects when the store is
+   * unavailable.
+   */
   async get(id: string, ownerId?: string): Promise<RequestRecord | null> {
-    const record = await this.store.get(id);
+    let record = await this.store.get(id);
+    if (record && isOverdue(record)) {
+      await this.expireIfDue(id);
+      record = await this.store.get(id);
+    }
     if (!record || (record.ownerId ?? undefined) !== (ownerId ?? undefined)) return null;
     return record;
   }
@@ -101,7 +119,11 @@ export class RequestRegistry {
   /**
    * Takes one callback delivery. Checks the secret in constant time (wrong secret and unknown id look the
    * same), keeps only final results for numbers the request asked for, stores them (first writer wins), then
-   * publishes what was new. Rejects only when the store is unavailable — nothing was stored then.
+   * publishes what was new. Results arriving after the request expired are not stored.
+   *
+   * Rejects when the store is unavailable (nothing was stored: every write is atomic) or when publishing
+   * failed after storing; either way the caller answers 503 and the provider retries. A retry repeating results
+   * already stored publishes a `resync`, so subscribers that missed the first publish rebuild from the store.
    */
   async receiveCallback(id: string, secret: string, body: unknown): Promise<CallbackOutcome> {
     const record = await this.store.get(id);
@@ -138,41 +160,50 @@ export class RequestRegistry {
 
     const outcome = await this.store.addResults(id, [...finals.values()], new Date().toISOString());
     if (!outcome) return { kind: 'not-found' };
-    await this.publish(
-      id,
-      outcome.added.map((result) => ({ type: 'result', result }) as const),
-    );
-    if (outcome.completedNow) await this.publish(id, [{ type: 'ended', state: 'COMPLETED' }]);
-    const after = await this.store.get(id);
+    const events: LookupEvent[] = outcome.added.map((result) => ({ type: 'result', result }));
+    const repeated = finals.size - outcome.added.length;
+    if (outcome.completedNow) {
+      this.options.onStateChange?.({ id, state: 'COMPLETED' });
+      events.push({ type: 'ended', state: 'COMPLETED' });
+    } else if (outcome.expiredNow) {
+      this.logger.info({ requestId: id }, 'async request expired');
+      this.options.onStateChange?.({ id, state: 'EXPIRED' });
+      events.push({ type: 'ended', state: 'EXPIRED' });
+    } else if (repeated > 0) {
+      // A repeat is usually the provider retrying after a 503; the first delivery may have been stored
+      // without being published, so subscribers are told to rebuild from the store.
+      events.push({ type: 'resync' });
+    }
+    await this.publish(id, events);
     return {
       kind: 'accepted',
       stored: outcome.added.length,
-      duplicates: finals.size - outcome.added.length,
+      duplicates: repeated,
       ignored,
-      pending: after ? after.to.length - after.results.length : 0,
+      pending: outcome.pending,
     };
   }
 
+  /** Publishes in order; rejects on the first failure (what was stored stays stored). */
   private async publish(id: string, events: LookupEvent[]): Promise<void> {
-    try {
-      for (const event of events) await this.pubsub.publish(lookupTopic(id), event);
-    } catch (error) {
-      // Already stored: subscribers catch up from the store when pub/sub is back (resync), so this is not a loss.
-      this.logger.warn(
-        { err: error, requestId: id },
-        'publish failed; subscribers will resync from the store',
-      );
-    }
+    for (const event of events) await this.pubsub.publish(lookupTopic(id), event);
   }
 
-  /** Expires the request if it is overdue; publishes the end to its subscribers. True if this call expired it. */
+  /**
+   * Expires the request if it is overdue and tells its subscribers. True if this call expired it. Rejects when
+   * the store is unavailable; a failed publish is only logged, because every subscriber also expires the
+   * request it watches on its own timer and rebuilds from the store.
+   */
   async expireIfDue(id: string): Promise<boolean> {
     const record = await this.store.get(id);
-    if (!record || record.state !== 'PENDING' || Date.parse(record.expiresAt) > Date.now()) return false;
+    if (!record || !isOverdue(record)) return false;
     const changed = await this.store.expire(id, new Date().toISOString());
     if (changed) {
       this.logger.info({ requestId: id }, 'async request expired');
-      await this.publish(id, [{ type: 'ended', state: 'EXPIRED' }]);
+      this.options.onStateChange?.({ id, state: 'EXPIRED' });
+      await this.publish(id, [{ type: 'ended', state: 'EXPIRED' }]).catch((error: unknown) =>
+        this.logger.warn({ err: error, requestId: id }, 'publishing an expiry failed'),
+      );
     }
     return changed;
   }
@@ -241,6 +272,9 @@ export class RequestRegistry {
     const scheduleExpiry = (expiresAt: string) => {
       const delayMs = Math.max(0, Date.parse(expiresAt) - Date.now());
       timer = setTimeout(() => {
+        // Cleared first: a timer can fire a millisecond before the wall clock says the request is overdue,
+        // and the rebuild below must then be free to schedule another check.
+        timer = undefined;
         void this.expireIfDue(id)
           .then(() => rebuild())
           .catch((error: unknown) => {

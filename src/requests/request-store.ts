@@ -29,6 +29,10 @@ export interface AddResultsOutcome {
   state: RequestState;
   /** True when this very call moved the request to COMPLETED. */
   completedNow: boolean;
+  /** True when this very call found the request overdue and moved it to EXPIRED (nothing was stored). */
+  expiredNow: boolean;
+  /** Numbers still without a result after the call. */
+  pending: number;
 }
 
 /**
@@ -45,7 +49,9 @@ export interface RequestStore {
   addBulkIds(id: string, bulkIds: string[]): Promise<void>;
   /**
    * Stores final results of a PENDING request, first writer wins per number; moves it to COMPLETED once every
-   * number has one. Null when the request is unknown. Results for a request no longer PENDING are not stored.
+   * number has one. Null when the request is unknown. Results for a request no longer PENDING are not stored,
+   * and a PENDING request past its `expiresAt` (compared with `nowIso`) is moved to EXPIRED instead, in the
+   * same atomic step. The caller passes only numbers the request asked for.
    */
   addResults(id: string, results: LookupResultData[], nowIso: string): Promise<AddResultsOutcome | null>;
   /** PENDING → EXPIRED, atomically; true only for the one caller that made the change. */

@@ -25,11 +25,13 @@ export function createErrorFormatter(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof GatewayError) {
+      // `http` tells Apollo Server the status and headers; it is not for the client.
+      const { http: _http, ...extensions } = original.extensions;
       return {
         message: original.message,
         ...(formatted.locations ? { locations: formatted.locations } : {}),
         ...(formatted.path ? { path: formatted.path } : {}),
-        extensions: { ...original.extensions },
+        extensions,
       };
     }
     const code = String(formatted.extensions?.code ?? '');
@@ -41,7 +43,12 @@ export function createErrorFormatter(logger: Logger) {
         !(error as { originalError?: unknown }).originalError &&
         !formatted.path);
     if (requestError) {
-      const { stacktrace: _stacktrace, exception: _exception, ...extensions } = formatted.extensions ?? {};
+      const {
+        stacktrace: _stacktrace,
+        exception: _exception,
+        http: _http,
+        ...extensions
+      } = formatted.extensions ?? {};
       return {
         message: formatted.message,
         ...(formatted.locations ? { locations: formatted.locations } : {}),

@@ -8,8 +8,10 @@ import { GatewayErrorCode } from '../errors';
 import type { GatewayContext } from '../graphql/context';
 import type { GatewayMetrics } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
+import type { OperationObserver } from '../observability/operation-observer';
 import { CALLBACK_PATH, createCallbackHandler } from '../requests/callback-route';
 import type { RequestRegistry } from '../requests/request-registry';
+import { rateLimitKey, type OperationRateLimiter } from './rate-limit';
 
 /** A dependency /readyz checks. `check` never throws; false = not ready. */
 export interface ReadinessCheck {
@@ -31,6 +33,26 @@ export interface HttpAppOptions {
   /** Resolves the client id from `Authorization` (undefined: auth off); null = refused. */
   authenticate: (authorization: string | undefined) => string | null | undefined;
   context: (clientId: string | undefined, requestId: string) => GatewayContext;
+  /** Most operations in one batched POST (`MAX_BATCH_SIZE`); 0 = batching off (Apollo refuses arrays). */
+  maxBatchSize: number;
+  /** Per-client operation budget; consulted once per operation after authentication. */
+  rateLimiter: OperationRateLimiter;
+  /** Records operations refused before Apollo Server sees them (auth, rate limit); Apollo's plugin does the rest. */
+  observer: OperationObserver;
+  /** Reverse proxies in front of the gateway whose `X-Forwarded-For` is trusted for client addresses (`TRUST_PROXY`). */
+  trustProxyHops: number;
+}
+
+/** The request id header: honoured when a client or proxy sends a sane one, else generated; always echoed. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/** The request id to use for an incoming `x-request-id` value: the value itself if sane, else a new UUID. */
+export function requestIdFrom(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  // Anything else could forge log lines or bloat them; a fresh id is still correlatable via the echo.
+  return value && SANE_REQUEST_ID.test(value) ? value : crypto.randomUUID();
 }
 
 /** Hashes an API key into a stable client id (never the key itself). */
@@ -62,6 +84,14 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', options.trustProxyHops);
+
+  app.use((req, res, next) => {
+    const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+    res.locals.requestId = requestId;
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -85,9 +115,14 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.post(
     `${CALLBACK_PATH}/:id/:secret`,
     express.raw({ type: () => true, limit: options.callbackMaxBodyBytes }),
-    createCallbackHandler(options.registry, options.logger, (reason) =>
-      options.metrics.callbacks.inc({ reason }),
-    ),
+    (req, res) => {
+      // Never log the URL: its last segment is the callback secret.
+      const log = options.logger.child({ reqId: res.locals.requestId as string, route: 'callback' });
+      return createCallbackHandler(options.registry, log, (reason) => {
+        options.metrics.callbacks.inc({ reason });
+        if (reason !== 'accepted') log.warn({ requestId: req.params.id, reason }, 'callback refused');
+      })(req, res);
+    },
   );
 
   app.use(
@@ -96,22 +131,53 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
       origin: options.corsOrigins.includes('*') ? true : options.corsOrigins,
       credentials: false,
       maxAge: 600,
+      exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'],
     }),
     express.json({ limit: options.maxBodyBytes }),
+    (req: Request, res: Response, next: NextFunction) => {
+      if (options.maxBatchSize > 0 && Array.isArray(req.body) && req.body.length > options.maxBatchSize) {
+        res.status(400).json({
+          errors: [
+            {
+              message: `A batch may hold at most ${options.maxBatchSize} operations (MAX_BATCH_SIZE).`,
+              extensions: { code: 'BAD_REQUEST', maxBatchSize: options.maxBatchSize },
+            },
+          ],
+        });
+        return;
+      }
+      next();
+    },
     expressMiddleware(options.apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
+        const requestId = res.locals.requestId as string;
         const header = req.headers.authorization;
         const key = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
         const clientId = options.authenticate(key);
-        if (clientId === null) {
-          throw new GraphQLError('A valid API key is required: send "Authorization: Bearer <key>".', {
-            extensions: { code: GatewayErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+        const operations = Array.isArray(req.body) ? req.body.length : 1;
+        const refuse = (error: GraphQLError): never => {
+          const name = (req.body as { operationName?: unknown } | undefined)?.operationName;
+          const observed = options.observer.begin({
+            transport: 'http',
+            requestId,
+            operationName: typeof name === 'string' ? name : undefined,
           });
+          observed.end(String(error.extensions.code));
+          throw error;
+        };
+        if (clientId === null) {
+          refuse(
+            new GraphQLError('A valid API key is required: send "Authorization: Bearer <key>".', {
+              extensions: { code: GatewayErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+            }),
+          );
         }
-        const requestId =
-          (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) ||
-          crypto.randomUUID();
-        return options.context(clientId, requestId);
+        const limited = await options.rateLimiter.admit(
+          rateLimitKey(clientId ?? undefined, req.ip),
+          operations,
+        );
+        if (limited) refuse(limited);
+        return options.context(clientId ?? undefined, requestId);
       },
     }),
   );
@@ -126,14 +192,18 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const type = (error as { type?: string }).type;
     if (req.path.startsWith(CALLBACK_PATH)) {
       const reason = status === 413 ? 'too_large' : 'bad_json';
-      if (status >= 500) options.logger.error({ err: error }, 'callback route failed');
+      const log = options.logger.child({ reqId: res.locals.requestId as string, route: 'callback' });
+      if (status >= 500) log.error({ err: error }, 'callback route failed');
+      else log.warn({ reason }, 'callback refused');
       options.metrics.callbacks.inc({ reason: status >= 500 ? 'store_unavailable' : reason });
       res
         .status(status >= 500 ? 500 : status === 413 ? 413 : 400)
         .json({ code: status >= 500 ? 'INTERNAL' : reason.toUpperCase() });
       return;
     }
-    if (status >= 500) options.logger.error({ err: error }, 'HTTP request failed');
+    if (status >= 500) {
+      options.logger.error({ reqId: res.locals.requestId as string, err: error }, 'HTTP request failed');
+    }
     const code =
       status === 413
         ? 'PAYLOAD_TOO_LARGE'

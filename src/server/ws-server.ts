@@ -1,11 +1,17 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import { getOperationAST, type ExecutionArgs, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { GraphQLError } from 'graphql';
+import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { GatewayContext } from '../graphql/context';
 import type { Logger } from '../observability/logger';
+import {
+  outcomeOf,
+  type ObservedOperation,
+  type OperationObserver,
+} from '../observability/operation-observer';
 
 /** Options of {@link startWebSocketServer}. */
 export interface WebSocketServerOptions {
@@ -21,6 +27,18 @@ export interface WebSocketServerOptions {
   /** Ping interval in ms; a peer that misses a pong by the next ping is terminated. 0 = off. */
   keepAliveMs: number;
   connectionInitWaitTimeoutMs: number;
+  /**
+   * Parses, validates and admits each `subscribe` message (limits, rate limit): returns the execution
+   * arguments, or errors sent as an `error` message. Default: graphql-ws parses and validates on its own.
+   */
+  prepare?: (
+    payload: SubscribePayload,
+    client: { clientId?: string; request: IncomingMessage },
+  ) => Promise<ExecutionArgs | readonly GraphQLError[]>;
+  /** Records every operation's outcome and duration (metrics, logs). */
+  observer?: OperationObserver;
+  /** Largest message a client may send; a bigger one closes the socket with 1009 (default: ws's 100 MiB). */
+  maxPayloadBytes?: number;
 }
 
 /** The running graphql-ws server: `dispose()` closes every socket with 1001 and stops accepting. */
@@ -29,14 +47,22 @@ export interface GatewayWebSocketServer {
   dispose(): Promise<void>;
 }
 
-type ConnectionExtra = { clientId?: string } & Record<PropertyKey, unknown>;
+type ConnectionExtra = {
+  clientId?: string;
+  request: IncomingMessage;
+  operations?: Map<string, { requestId: string; observed?: ObservedOperation; outcome?: string }>;
+} & Record<PropertyKey, unknown>;
 
 /**
  * GraphQL over WebSocket (graphql-ws protocol) on the HTTP server's `path`, with the same schema as HTTP.
  * A thin adapter: the context and the error formatting come from the caller.
  */
 export function startWebSocketServer(options: WebSocketServerOptions): GatewayWebSocketServer {
-  const wss = new WebSocketServer({ server: options.httpServer, path: options.path });
+  const wss = new WebSocketServer({
+    server: options.httpServer,
+    path: options.path,
+    ...(options.maxPayloadBytes ? { maxPayload: options.maxPayloadBytes } : {}),
+  });
   const alive = new WeakMap<object, boolean>();
 
   const server = useServer<Record<string, unknown> | undefined, ConnectionExtra>(
@@ -50,16 +76,49 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
         (ctx.extra as ConnectionExtra).clientId = clientId;
         return true;
       },
-      context: (ctx) => options.context((ctx.extra as ConnectionExtra).clientId, randomUUID()),
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        if (!result.errors) return undefined;
-        return {
-          ...result,
-          errors: result.errors.map((e) => options.formatError(e.toJSON(), e)),
-        };
+      onSubscribe: async (ctx, id, payload) => {
+        const extra = ctx.extra as ConnectionExtra;
+        const requestId = randomUUID();
+        const observed = options.observer?.begin({
+          transport: 'ws',
+          requestId,
+          operationName: payload.operationName,
+        });
+        (extra.operations ??= new Map()).set(id, { requestId, observed });
+        const prepared = await options.prepare?.(payload, {
+          clientId: extra.clientId,
+          request: extra.request,
+        });
+        if (prepared && 'document' in prepared) {
+          const operation = getOperationAST(prepared.document, prepared.operationName);
+          observed?.identify(operation?.name?.value ?? prepared.operationName, operation?.operation);
+        }
+        return prepared;
       },
-      onError: (_ctx, _id, _payload, errors) =>
-        errors.map((e: GraphQLError) => options.formatError(e.toJSON(), e)),
+      context: (ctx, id) => {
+        const extra = ctx.extra as ConnectionExtra;
+        return options.context(extra.clientId, extra.operations?.get(id)?.requestId ?? randomUUID());
+      },
+      onNext: (ctx, id, _payload, _args, result) => {
+        if (!result.errors) return undefined;
+        const errors = result.errors.map((e) => options.formatError(e.toJSON(), e));
+        const operation = (ctx.extra as ConnectionExtra).operations?.get(id);
+        if (operation) operation.outcome ??= outcomeOf(errors);
+        return { ...result, errors };
+      },
+      onError: (ctx, id, _payload, errors) => {
+        const formatted = errors.map((e: GraphQLError) => options.formatError(e.toJSON(), e));
+        const operations = (ctx.extra as ConnectionExtra).operations;
+        operations?.get(id)?.observed?.end(outcomeOf(formatted));
+        operations?.delete(id);
+        return formatted;
+      },
+      onComplete: (ctx, id) => {
+        const operations = (ctx.extra as ConnectionExtra).operations;
+        const operation = operations?.get(id);
+        operation?.observed?.end(operation.outcome ?? 'ok');
+        operations?.delete(id);
+      },
     },
     wss,
     // graphql-ws's own keep-alive pings; our terminate-on-missed-pong below detects dead peers.

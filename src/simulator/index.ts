@@ -1,3 +1,7 @@
+/**
+ * The built-in provider simulator: a local stand-in for Infobip's Number Lookup API for tests, the benchmark
+ * and client developers (`npm run simulator`). Start it with `startProviderSimulator()`, always `dispose()` it.
+ */
 export type {
   CallbackBehaviour,
   Fault,

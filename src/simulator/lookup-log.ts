@@ -7,8 +7,9 @@ export const LOG_RETENTION_MS = 48 * 60 * 60 * 1_000;
 /** Entries kept at most; the oldest go first so a long benchmark cannot grow the simulator without bound. */
 export const MAX_LOG_ENTRIES = 200_000;
 
-/** `limit` when the request names none, and the most it may ask for. */
+/** `limit` when the request names none. */
 export const DEFAULT_LOGS_LIMIT = 50;
+/** The largest `limit` accepted; more is a 400, as at the provider. */
 export const MAX_LOGS_LIMIT = 1_000;
 
 /** The `generalStatus` values the provider accepts. */

@@ -327,9 +327,10 @@ class Simulator implements ProviderSimulator {
     let size = 0;
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_BODY_BYTES) return undefined;
-      chunks.push(chunk as Buffer);
+      // keep draining rather than breaking out: leaving the iterator destroys the socket, and the 413 with it
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
     }
+    if (size > MAX_BODY_BYTES) return undefined;
     return chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
   }
 

@@ -192,3 +192,10 @@ describe('recording', () => {
     expect(() => sim.setOptions({ latencyMs: -1 })).toThrow(RangeError);
   });
 });
+
+describe('limits', () => {
+  it('answers 413 for a body above 4 MiB', async () => {
+    const reply = await query({ to: ['1'.repeat(5 * 1_024 * 1_024)] });
+    expect(reply.status).toBe(413);
+  });
+});

@@ -1,0 +1,105 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type ExecutionArgs,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
+import type { SubscribePayload } from 'graphql-ws';
+import { checkNumberCap } from './operation-limits';
+import { rateLimitKey, type OperationRateLimiter } from './rate-limit';
+
+/** Options of {@link createWebSocketOperationGuard}. */
+export interface OperationGuardOptions {
+  schema: GraphQLSchema;
+  /** Rules on top of GraphQL's own (depth limit; no introspection when it is off). */
+  validationRules: readonly ValidationRule[];
+  /** Cap on phone numbers per operation, across aliases (`MAX_NUMBERS_PER_OPERATION`). */
+  maxNumbersPerOperation: number;
+  rateLimiter: OperationRateLimiter;
+  /** Trusted reverse proxies in front of the gateway (`TRUST_PROXY`): how far to look into `X-Forwarded-For`. */
+  trustProxyHops: number;
+}
+
+/** Who sent a WebSocket operation. */
+export interface WebSocketClient {
+  clientId?: string;
+  /** The upgrade request of the socket. */
+  request: IncomingMessage;
+}
+
+/**
+ * The client's address as express computes it with `trust proxy` set to `trustProxyHops`: the socket's peer,
+ * or the entry of `X-Forwarded-For` that many hops back. With 0 the header is ignored (it is client-written).
+ */
+export function clientAddress(request: IncomingMessage, trustProxyHops: number): string | undefined {
+  const peer = request.socket.remoteAddress;
+  if (trustProxyHops <= 0) return peer;
+  const header = request.headers['x-forwarded-for'];
+  const forwarded = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const chain = [...forwarded, peer ?? 'unknown'];
+  return chain[Math.max(0, chain.length - 1 - trustProxyHops)];
+}
+
+const withCode = (error: GraphQLError, code: string) =>
+  new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code },
+  });
+
+/**
+ * The WebSocket path's admission of each `subscribe` message, the same limits the HTTP path applies: the
+ * client's rate limit first (cheapest), then parsing, validation with the extra rules, and the numbers cap.
+ * Resolves to the execution arguments, or to the errors to send (the socket stays open). A parse failure is
+ * answered as `GRAPHQL_PARSE_FAILED` instead of closing the socket. Never rejects.
+ */
+export function createWebSocketOperationGuard(options: OperationGuardOptions) {
+  const rules = [...specifiedRules, ...options.validationRules];
+  return async (
+    payload: SubscribePayload,
+    client: WebSocketClient,
+  ): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+    const address = clientAddress(client.request, options.trustProxyHops);
+    const limited = await options.rateLimiter.admit(rateLimitKey(client.clientId, address));
+    if (limited) return [limited];
+    if (typeof payload.query !== 'string') {
+      return [
+        new GraphQLError('The subscribe payload needs a "query" string.', {
+          extensions: { code: 'BAD_REQUEST' },
+        }),
+      ];
+    }
+    let document;
+    try {
+      document = parse(payload.query);
+    } catch (error) {
+      return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+    }
+    const invalid = validate(options.schema, document, rules);
+    if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+    const refused = checkNumberCap(
+      {
+        schema: options.schema,
+        document,
+        operationName: payload.operationName,
+        variables: payload.variables,
+      },
+      options.maxNumbersPerOperation,
+    );
+    if (refused) return [refused];
+    return {
+      schema: options.schema,
+      document,
+      operationName: payload.operationName,
+      variableValues: payload.variables,
+    };
+  };
+}

@@ -1,0 +1,150 @@
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+import { childConfig, serveChild } from './children';
+import { Samples, summarise, type LatencySummary } from './stats';
+
+/** One HTTP request shape, repeated by both load modes. */
+export interface LoadTarget {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** Result of a closed-loop run (autocannon). */
+export interface ClosedLoopResult {
+  rps: number;
+  latency: LatencySummary;
+  requests: number;
+  errors: number;
+  non2xx: number;
+  startedAtMs: number;
+  endedAtMs: number;
+}
+
+/** Result of an open-loop run at a fixed offered rate. */
+export interface OpenLoopResult {
+  offeredRps: number;
+  achievedRps: number;
+  /** From each request's scheduled send time, so a slow answer delays nothing and hides nothing. */
+  latency: LatencySummary;
+  errors: number;
+  /** Requests still unanswered at the deadline (counted as errors too). */
+  unfinished: number;
+}
+
+function runAutocannon(target: LoadTarget, connections: number, durationS: number) {
+  const latencies = new Samples();
+  let errors = 0;
+  const startedAtMs = performance.now();
+  return new Promise<ClosedLoopResult>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: target.url,
+        method: 'POST',
+        headers: target.headers,
+        body: target.body,
+        connections,
+        pipelining: 1,
+        duration: durationS,
+        timeout: 10,
+      },
+      (error, result) => {
+        if (error) {
+          reject(error);
+          return;
+        }
+        const endedAtMs = performance.now();
+        resolve({
+          rps: latencies.length / ((endedAtMs - startedAtMs) / 1_000),
+          latency: summarise(latencies.values()),
+          requests: latencies.length,
+          errors: errors + result.errors + result.timeouts,
+          non2xx: result.non2xx,
+          startedAtMs,
+          endedAtMs,
+        });
+      },
+    );
+    // autocannon's own histogram has 1 ms resolution; its per-response event carries the exact time.
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode === 200) latencies.push(responseTime);
+      else errors++;
+    });
+  });
+}
+
+async function runOpenLoop(target: LoadTarget, rate: number, durationS: number): Promise<OpenLoopResult> {
+  const url = new URL(target.url);
+  const pool = new Pool(url.origin, { connections: 512, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const total = Math.max(1, Math.round(rate * durationS));
+  const intervalMs = 1_000 / rate;
+  const latencies = new Samples();
+  let errors = 0;
+  let finished = 0;
+  const start = performance.now() + 10;
+  try {
+    await new Promise<void>((resolve) => {
+      let sent = 0;
+      const deadline = setTimeout(resolve, durationS * 1_000 + 15_000);
+      const settle = () => {
+        finished++;
+        if (finished === total) {
+          clearTimeout(deadline);
+          resolve();
+        }
+      };
+      // Requests go out on schedule whatever the server does: latency counts from the scheduled time.
+      const tick = () => {
+        const now = performance.now();
+        while (sent < total && start + sent * intervalMs <= now) {
+          const scheduled = start + sent * intervalMs;
+          sent++;
+          pool
+            .request({ path: url.pathname, method: 'POST', headers: target.headers, body: target.body })
+            .then(async (response) => {
+              await response.body.text();
+              if (response.statusCode === 200) latencies.push(performance.now() - scheduled);
+              else errors++;
+            })
+            .catch(() => errors++)
+            .finally(settle);
+        }
+        if (sent < total) setTimeout(tick, 1);
+      };
+      tick();
+    });
+  } finally {
+    await pool.destroy();
+  }
+  const elapsedS = (performance.now() - start) / 1_000;
+  return {
+    offeredRps: rate,
+    achievedRps: latencies.length / Math.max(elapsedS, durationS),
+    latency: summarise(latencies.values()),
+    errors: errors + (total - finished),
+    unfinished: total - finished,
+  };
+}
+
+serveChild(async () => {
+  childConfig<Record<string, never>>();
+  return {
+    ready: {},
+    dispose: async () => undefined,
+    handlers: {
+      closed: async (args: {
+        target: LoadTarget;
+        connections: number;
+        durationS: number;
+        warmupS: number;
+      }) => {
+        if (args.warmupS > 0) await runAutocannon(args.target, args.connections, args.warmupS);
+        return runAutocannon(args.target, args.connections, args.durationS);
+      },
+      open: async (args: { target: LoadTarget; rate: number; durationS: number; warmupS: number }) => {
+        if (args.warmupS > 0) await runOpenLoop(args.target, args.rate, args.warmupS);
+        return runOpenLoop(args.target, args.rate, args.durationS);
+      },
+    },
+  };
+});

@@ -1,0 +1,863 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { Pool } from 'undici';
+import { simulateLookup } from '../../src/simulator';
+import { canPin, pin, startChild, type BenchChild } from './children';
+import type { ClosedLoopResult, LoadTarget, OpenLoopResult } from './load-main';
+import type { ProcessUsage, ServerConfig, ServerReady } from './server-main';
+import { createRandom, nowMs, summarise } from './stats';
+import type { Arrival, SubscriberCounts } from './subscriber-main';
+
+/*
+ * `npm run bench [-- --quick] [-- --only=a,c] [-- --profile] [-- --subscriptions=N]`: the gateway against a
+ * hand-written proxy and the bare simulator (a), async delivery and idle subscriptions (b), provider cost with
+ * and without the cache (c), and (b) across two instances sharing Redis (d). Every server runs in a process of
+ * its own, pinned to a core when taskset exists; load generators and clients run in other processes.
+ */
+
+const ROOT = resolve(__dirname, '../../..');
+const OUT = join(ROOT, 'bench-results.json');
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const PROFILE = args.includes('--profile');
+const ONLY = new Set(
+  (args.find((a) => a.startsWith('--only='))?.slice('--only='.length) ?? 'a,b,c,d').split(','),
+);
+const REDIS_URL =
+  args.find((a) => a.startsWith('--redis='))?.slice('--redis='.length) ??
+  process.env.BENCH_REDIS_URL ??
+  'redis://127.0.0.1:6379';
+
+const SETTINGS = {
+  warmupS: QUICK ? 1 : 2,
+  closedS: QUICK ? 3 : 6,
+  openS: QUICK ? 3 : 8,
+  connections: 64,
+  subscribers: 1_000,
+  callbackRatePerS: 500,
+  fanOutRounds: QUICK ? 3 : 5,
+  idleSubscriptions: Number(
+    args.find((a) => a.startsWith('--subscriptions='))?.slice('--subscriptions='.length) ??
+      (QUICK ? 2_000 : 10_000),
+  ),
+  clientsPerProcess: 2_500,
+  costRequests: QUICK ? 600 : 2_000,
+  costConcurrency: 8,
+};
+
+const CORES = availableParallelism();
+/** The server under test gets core 0 to itself; load, clients, the upstream simulator and this process share core 1. */
+const SERVER_CORE = 0;
+const LOAD_CORE = CORES > 1 ? 1 : 0;
+const UPSTREAM_CORE = CORES > 2 ? 2 : LOAD_CORE;
+
+const script = (name: string) => join(__dirname, `${name}.js`);
+const operation = (...files: string[]) =>
+  files.map((f) => readFileSync(join(ROOT, 'test/fixtures/operations', f), 'utf8')).join('\n');
+const LOOKUP_NUMBERS = operation('lookup-numbers.graphql', 'result-fields.graphql');
+const LOOKUP_COMPLETED = operation('lookup-completed.graphql', 'result-fields.graphql');
+const REQUEST_LOOKUP = 'mutation ($to: [String!]!) { requestLookup(to: $to) { id } }';
+
+/** One line of the table (and of the JSON). */
+interface Row {
+  section: string;
+  metric: string;
+  value: number;
+  unit: string;
+  target?: { op: '>=' | '<='; value: number };
+  pass?: boolean;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const raw: Record<string, unknown> = {};
+const children = new Set<BenchChild<unknown>>();
+
+function row(
+  section: string,
+  metric: string,
+  value: number,
+  unit: string,
+  target?: Row['target'],
+  note?: string,
+) {
+  const pass = target ? (target.op === '>=' ? value >= target.value : value <= target.value) : undefined;
+  rows.push({ section, metric, value, unit, ...(target ? { target, pass } : {}), ...(note ? { note } : {}) });
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+async function child<T>(name: string, config: unknown, core?: number, execArgv: string[] = []) {
+  const started = await startChild<T>(script(name), config, { core, execArgv, name });
+  children.add(started as BenchChild<unknown>);
+  return started;
+}
+
+async function stop(...stopping: (BenchChild<unknown> | undefined)[]): Promise<void> {
+  await Promise.all(
+    stopping.map(async (c) => {
+      if (!c) return;
+      children.delete(c);
+      await c.stop();
+    }),
+  );
+}
+
+function gatewayExecArgv(label: string): string[] {
+  return [
+    '--expose-gc',
+    ...(PROFILE
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${join(ROOT, 'bench-profiles')}`,
+          `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`,
+        ]
+      : []),
+  ];
+}
+
+async function startGateway(
+  upstream: BenchChild<ServerReady>,
+  env: Record<string, string>,
+  core: number,
+  label: string,
+) {
+  const config: ServerConfig = {
+    kind: 'gateway',
+    upstreamUrl: upstream.ready.url,
+    apiKey: upstream.ready.apiKey,
+    env,
+  };
+  return child<ServerReady>('server-main', config, core, gatewayExecArgv(label));
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T>, done: (v: T) => boolean) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A GraphQL client for setup calls (not measured). */
+function graphqlClient(graphqlUrl: string) {
+  const url = new URL(graphqlUrl);
+  const pool = new Pool(url.origin, { connections: 32 });
+  return {
+    async request<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+      const response = await pool.request({
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await response.body.json()) as { data?: T; errors?: unknown };
+      if (response.statusCode !== 200 || !body.data) {
+        throw new Error(`GraphQL ${response.statusCode}: ${JSON.stringify(body.errors)}`);
+      }
+      return body.data;
+    },
+    close: () => pool.close(),
+  };
+}
+
+async function parallel<T>(
+  count: number,
+  concurrency: number,
+  task: (i: number) => Promise<T>,
+): Promise<T[]> {
+  const out = new Array<T>(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      out[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return out;
+}
+
+const number = (base: number, i: number) => String(base + i);
+const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+function cpuShare(before: ProcessUsage, after: ProcessUsage): number {
+  return (after.cpuUs - before.cpuUs) / 1_000 / (after.atMs - before.atMs);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (a) sync throughput and latency
+
+async function benchSync(upstream: BenchChild<ServerReady>, load: BenchChild<object>): Promise<void> {
+  log('(a) starting the direct simulator, the minimal proxy and the gateway on core ' + SERVER_CORE);
+  const direct = await child<ServerReady>(
+    'server-main',
+    { kind: 'simulator' } satisfies ServerConfig,
+    SERVER_CORE,
+  );
+  const proxy = await child<ServerReady>(
+    'server-main',
+    { kind: 'proxy', upstreamUrl: upstream.ready.url, apiKey: upstream.ready.apiKey } satisfies ServerConfig,
+    SERVER_CORE,
+  );
+  const gateway = await startGateway(upstream, {}, SERVER_CORE, 'sync');
+  const servers = { direct, proxy, gateway } as const;
+  type Kind = keyof typeof servers;
+
+  const target = (kind: Kind, size: number): LoadTarget => {
+    const to = Array.from({ length: size }, (_, i) => number(41_791_000_000, i));
+    if (kind === 'direct') {
+      return {
+        url: `${direct.ready.url}/number/1/query`,
+        body: JSON.stringify({ to }),
+        headers: { 'content-type': 'application/json', authorization: `App ${direct.ready.apiKey}` },
+      };
+    }
+    if (kind === 'proxy') {
+      return {
+        url: `${proxy.ready.url}/`,
+        body: JSON.stringify({ to }),
+        headers: { 'content-type': 'application/json' },
+      };
+    }
+    return {
+      url: gateway.ready.graphqlUrl as string,
+      body: JSON.stringify({ query: LOOKUP_NUMBERS, variables: { to } }),
+      headers: { 'content-type': 'application/json' },
+    };
+  };
+
+  const check = async (kind: Kind, size: number) => {
+    const t = target(kind, size);
+    const response = await fetch(t.url, { method: 'POST', headers: t.headers, body: t.body });
+    const body = (await response.json()) as { results?: unknown[]; data?: { lookupNumbers?: unknown[] } };
+    const results = body.results ?? body.data?.lookupNumbers;
+    if (response.status !== 200 || results?.length !== size) {
+      throw new Error(`(a) ${kind} answered ${response.status} with ${results?.length} results, not ${size}`);
+    }
+  };
+
+  const closed: Record<string, ClosedLoopResult & { serverCpu: number; cpuUsPerRequest: number }> = {};
+  for (const size of [10, 100]) {
+    for (const kind of Object.keys(servers) as Kind[]) {
+      await check(kind, size);
+      const t = target(kind, size);
+      await load.call('closed', {
+        target: t,
+        connections: SETTINGS.connections,
+        durationS: SETTINGS.warmupS,
+        warmupS: 0,
+      });
+      const before = await servers[kind].call<ProcessUsage>('usage');
+      const result = await load.call<ClosedLoopResult>('closed', {
+        target: t,
+        connections: SETTINGS.connections,
+        durationS: SETTINGS.closedS,
+        warmupS: 0,
+      });
+      const after = await servers[kind].call<ProcessUsage>('usage');
+      const serverCpu = cpuShare(before, after);
+      const cpuUsPerRequest = (after.cpuUs - before.cpuUs) / Math.max(1, result.requests);
+      closed[`${kind}-${size}`] = { ...result, serverCpu, cpuUsPerRequest };
+      log(
+        `(a) ${kind} ${size} numbers: ${Math.round(result.rps)} req/s, p50 ${round(result.latency.p50)} ms, ` +
+          `p99 ${round(result.latency.p99)} ms, server CPU ${Math.round(serverCpu * 100)}%, ` +
+          `${Math.round(cpuUsPerRequest)} µs CPU/request, errors ${result.errors + result.non2xx}`,
+      );
+      if (result.errors + result.non2xx > 0)
+        throw new Error(`(a) ${kind} ${size}: ${result.errors + result.non2xx} errors`);
+    }
+  }
+  raw.sync = closed;
+  for (const size of [10, 100]) {
+    for (const kind of Object.keys(servers) as Kind[]) {
+      const r = closed[`${kind}-${size}`];
+      const label = { direct: 'simulator direct', proxy: 'minimal proxy', gateway: 'gateway' }[kind];
+      row('a sync', `${label}, ${size} numbers: throughput`, Math.round(r.rps), 'req/s');
+      row(
+        'a sync',
+        `${label}, ${size} numbers: p50 / p99 (closed loop, ${SETTINGS.connections} conns)`,
+        round(r.latency.p50),
+        'ms',
+        undefined,
+        `p99 ${round(r.latency.p99)} ms`,
+      );
+      row(
+        'a sync',
+        `${label}, ${size} numbers: server CPU per request`,
+        Math.round(r.cpuUsPerRequest),
+        'µs',
+        undefined,
+        `server core busy ${Math.round(r.serverCpu * 100)}%`,
+      );
+    }
+    const ratio = closed[`gateway-${size}`].rps / closed[`proxy-${size}`].rps;
+    row(
+      'a sync',
+      `gateway ÷ minimal proxy throughput, ${size} numbers`,
+      round(ratio),
+      '×',
+      size === 10 ? { op: '>=', value: 0.5 } : undefined,
+    );
+  }
+
+  const rate = Math.max(1, Math.round(closed['proxy-10'].rps / 2));
+  log(`(a) open loop at ${rate} req/s (half the proxy's maximum at 10 numbers)`);
+  const open: Record<string, OpenLoopResult> = {};
+  for (const kind of Object.keys(servers) as Kind[]) {
+    open[kind] = await load.call<OpenLoopResult>(
+      'open',
+      { target: target(kind, 10), rate, durationS: SETTINGS.openS, warmupS: SETTINGS.warmupS },
+      (SETTINGS.openS + SETTINGS.warmupS) * 1_000 + 60_000,
+    );
+    const o = open[kind];
+    log(
+      `(a) open ${kind}: achieved ${Math.round(o.achievedRps)} req/s, p50 ${round(o.latency.p50)} ms, p99 ${round(o.latency.p99)} ms, errors ${o.errors}`,
+    );
+  }
+  raw.openLoop = { rate, ...open };
+  for (const kind of ['proxy', 'gateway'] as const) {
+    const label = kind === 'proxy' ? 'minimal proxy' : 'gateway';
+    const addedP99 = open[kind].latency.p99 - open.direct.latency.p99;
+    const addedP50 = open[kind].latency.p50 - open.direct.latency.p50;
+    row(
+      'a sync',
+      `${label}: added p99 latency vs direct at ${rate} req/s open loop`,
+      round(addedP99),
+      'ms',
+      kind === 'gateway' ? { op: '<=', value: 4 } : undefined,
+      `added p50 ${round(addedP50)} ms; p99 ${round(open[kind].latency.p99)} vs ${round(open.direct.latency.p99)} ms direct; ${open[kind].errors} errors`,
+    );
+  }
+  await stop(direct, proxy, gateway);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (b) and (d): async delivery and idle subscriptions
+
+interface AsyncSetup {
+  label: string;
+  section: string;
+  /** Instances clients connect to (round-robin by process) and the one callbacks are posted to. */
+  gateways: BenchChild<ServerReady>[];
+  callbackTarget: BenchChild<ServerReady>;
+}
+
+async function createRequests(setup: AsyncSetup, upstream: BenchChild<ServerReady>, numbers: string[][]) {
+  const clients = setup.gateways.map((g) => graphqlClient(g.ready.graphqlUrl as string));
+  try {
+    await upstream.call('reset');
+    const ids = await parallel(numbers.length, 32, async (i) => {
+      const data = await clients[i % clients.length].request<{ requestLookup: { id: string } }>(
+        REQUEST_LOOKUP,
+        {
+          to: numbers[i],
+        },
+      );
+      return data.requestLookup.id;
+    });
+    const urls = await upstream.call<string[]>('notifyUrls');
+    const callbackPath = new Map<string, string>();
+    for (const u of urls) {
+      const path = new URL(u).pathname;
+      const segments = path.split('/');
+      callbackPath.set(segments[segments.length - 2], path);
+    }
+    return ids.map((id, i) => ({ id, numbers: numbers[i], path: callbackPath.get(id) as string }));
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
+async function startSubscribers(setup: AsyncSetup, total: number, perProcess: number) {
+  const processes: { child: BenchChild<object>; count: number; gateway: BenchChild<ServerReady> }[] = [];
+  const count = Math.ceil(total / perProcess);
+  for (let p = 0; p < count; p++) {
+    const sub = await child<object>('subscriber-main', {}, LOAD_CORE);
+    processes.push({
+      child: sub,
+      count: Math.min(perProcess, total - p * perProcess),
+      gateway: setup.gateways[p % setup.gateways.length],
+    });
+  }
+  await Promise.all(
+    processes.map((p) =>
+      p.child.call('connect', { url: p.gateway.ready.wsUrl, count: p.count, concurrency: 50 }, 300_000),
+    ),
+  );
+  return processes;
+}
+
+async function totalWatches(setup: AsyncSetup): Promise<number> {
+  const stats = await Promise.all(setup.gateways.map((g) => g.call<{ activeWatches: number }>('stats')));
+  return stats.reduce((sum, s) => sum + s.activeWatches, 0);
+}
+
+async function arrivalsSoFar(processes: { child: BenchChild<object> }[]): Promise<number> {
+  const counts = await Promise.all(
+    processes.map((p) => p.child.call<{ arrivals: number } & SubscriberCounts>('counts')),
+  );
+  const errors = counts.find((c) => c.errors > 0);
+  if (errors) throw new Error(`subscriber errors: ${errors.firstError}`);
+  return counts.reduce((sum, c) => sum + c.arrivals, 0);
+}
+
+async function drain(processes: { child: BenchChild<object> }[]): Promise<Arrival[]> {
+  const drained = await Promise.all(processes.map((p) => p.child.call<{ arrivals: Arrival[] }>('drain')));
+  return drained.flatMap((d) => d.arrivals);
+}
+
+async function benchAsync(setup: AsyncSetup, upstream: BenchChild<ServerReady>): Promise<void> {
+  const { section, label } = setup;
+  const callbackOrigin = new URL(setup.callbackTarget.ready.url).origin;
+  const callbacks = new Pool(callbackOrigin, { connections: 16 });
+  const post = async (path: string, results: unknown[]) => {
+    const response = await callbacks.request({
+      path,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ results }),
+    });
+    await response.body.text();
+    if (response.statusCode !== 200) throw new Error(`callback answered ${response.statusCode}`);
+  };
+  const base = section.startsWith('d') ? 41_795_000_000 : 41_793_000_000;
+  const result: Record<string, unknown> = {};
+  try {
+    // Delivery with 1,000 subscribers, one request each; callbacks at a constant rate, one number each.
+    const n = SETTINGS.subscribers;
+    log(`${section}: ${n} requests, ${n} subscribers (${label})`);
+    const requests = await createRequests(
+      setup,
+      upstream,
+      Array.from({ length: n }, (_, i) => [number(base, i)]),
+    );
+    const subscriberSetup = {
+      ...setup,
+      gateways: setup.gateways.length > 1 ? [setup.gateways[0]] : setup.gateways,
+    };
+    let processes = await startSubscribers(subscriberSetup, n, Math.ceil(n / 2));
+    let offset = 0;
+    for (const p of processes) {
+      await p.child.call('subscribe', {
+        query: LOOKUP_COMPLETED,
+        requestIds: requests.slice(offset, offset + p.count).map((r) => r.id),
+      });
+      offset += p.count;
+    }
+    await waitFor(
+      'subscriptions',
+      60_000,
+      () => totalWatches(setup),
+      (w) => w >= n,
+    );
+    const sentAt = new Map<string, number>();
+    const intervalMs = 1_000 / SETTINGS.callbackRatePerS;
+    const start = performance.now();
+    await parallel(n, 64, async (i) => {
+      const due = start + i * intervalMs - performance.now();
+      if (due > 0) await new Promise((r) => setTimeout(r, due));
+      sentAt.set(requests[i].id, nowMs());
+      await post(requests[i].path, [simulateLookup(requests[i].numbers[0])]);
+    });
+    await waitFor(
+      'deliveries',
+      30_000,
+      () => arrivalsSoFar(processes),
+      (a) => a >= n,
+    );
+    const delivery = summarise((await drain(processes)).map(([id, , at]) => at - (sentAt.get(id) as number)));
+    result.delivery = delivery;
+    log(
+      `${section}: delivery p50 ${round(delivery.p50)} ms, p99 ${round(delivery.p99)} ms, max ${round(delivery.max)} ms`,
+    );
+    row(
+      section,
+      `delivery p50, ${n} subscribers on ${n} requests, ${SETTINGS.callbackRatePerS} callbacks/s`,
+      round(delivery.p50),
+      'ms',
+    );
+    row(
+      section,
+      `delivery p99, ${n} subscribers on ${n} requests, ${SETTINGS.callbackRatePerS} callbacks/s`,
+      round(delivery.p99),
+      'ms',
+      { op: '<=', value: 15 },
+      `max ${round(delivery.max)} ms`,
+    );
+    await waitFor(
+      'completed subscriptions to be released',
+      30_000,
+      () => totalWatches(setup),
+      (w) => w === 0,
+    );
+    await stop(...processes.map((p) => p.child));
+
+    // Fan-out: one request, 1,000 subscribers (spread over every instance), one callback per round.
+    const rounds = SETTINGS.fanOutRounds;
+    log(`${section}: fan-out of one callback to ${n} subscribers, ${rounds} rounds`);
+    const [fan] = await createRequests(setup, upstream, [
+      Array.from({ length: rounds }, (_, i) => number(base + 500_000, i)),
+    ]);
+    processes = await startSubscribers(setup, n, Math.ceil(n / 2));
+    for (const p of processes)
+      await p.child.call('subscribe', { query: LOOKUP_COMPLETED, requestIds: [fan.id] });
+    await waitFor(
+      'fan-out subscriptions',
+      60_000,
+      () => totalWatches(setup),
+      (w) => w >= n,
+    );
+    const fanLatencies: number[] = [];
+    const lastPerRound: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = nowMs();
+      await post(fan.path, [simulateLookup(fan.numbers[r])]);
+      await waitFor(
+        'fan-out deliveries',
+        30_000,
+        () => arrivalsSoFar(processes),
+        (a) => a >= n,
+      );
+      const arrivals = (await drain(processes)).map(([, , at]) => at - t0);
+      fanLatencies.push(...arrivals);
+      lastPerRound.push(Math.max(...arrivals));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const fanOut = summarise(fanLatencies);
+    result.fanOut = { ...fanOut, lastPerRound };
+    log(
+      `${section}: fan-out p50 ${round(fanOut.p50)} ms, p99 ${round(fanOut.p99)} ms, last subscriber ${round(fanOut.max)} ms`,
+    );
+    row(section, `fan-out of one callback to ${n} subscribers: p50`, round(fanOut.p50), 'ms');
+    row(
+      section,
+      `fan-out of one callback to ${n} subscribers: p99`,
+      round(fanOut.p99),
+      'ms',
+      { op: '<=', value: 15 },
+      `last subscriber ${round(fanOut.max)} ms`,
+    );
+    await waitFor(
+      'fan-out subscriptions to be released',
+      30_000,
+      () => totalWatches(setup),
+      (w) => w === 0,
+    );
+    await stop(...processes.map((p) => p.child));
+
+    await benchIdle(setup, upstream, base + 100_000, result);
+  } finally {
+    await callbacks.close();
+    raw[section] = result;
+  }
+}
+
+async function benchIdle(
+  setup: AsyncSetup,
+  upstream: BenchChild<ServerReady>,
+  base: number,
+  result: Record<string, unknown>,
+) {
+  const { section } = setup;
+  const n = SETTINGS.idleSubscriptions;
+  log(`${section}: ${n} idle subscriptions, one WebSocket and one request each`);
+  const requests = await createRequests(
+    setup,
+    upstream,
+    Array.from({ length: n }, (_, i) => [number(base, i)]),
+  );
+  const before = await Promise.all(setup.gateways.map((g) => g.call<ProcessUsage>('usage', { gc: true })));
+  const started = performance.now();
+  const processes = await startSubscribers(setup, n, SETTINGS.clientsPerProcess);
+  const connectedS = (performance.now() - started) / 1_000;
+  let offset = 0;
+  // Client i of a process talks to that process's gateway; its request was created round-robin, which does not
+  // matter: every instance can serve every request.
+  for (const p of processes) {
+    await p.child.call('subscribe', {
+      query: LOOKUP_COMPLETED,
+      requestIds: requests.slice(offset, offset + p.count).map((r) => r.id),
+    });
+    offset += p.count;
+  }
+  await waitFor(
+    'idle subscriptions',
+    120_000,
+    () => totalWatches(setup),
+    (w) => w >= n,
+  );
+  const establishedS = (performance.now() - started) / 1_000;
+  // Held: still every one of them a few seconds later, no socket lost.
+  await new Promise((r) => setTimeout(r, QUICK ? 1_000 : 3_000));
+  const held = await totalWatches(setup);
+  const counts = await Promise.all(processes.map((p) => p.child.call<SubscriberCounts>('counts')));
+  const lost = counts.reduce((sum, c) => sum + c.closed + c.errors, 0);
+  const after = await Promise.all(setup.gateways.map((g) => g.call<ProcessUsage>('usage', { gc: true })));
+  const rss = after.reduce((s, u, i) => s + u.rss - before[i].rss, 0) / held;
+  const heap = after.reduce((s, u, i) => s + u.heapUsed - before[i].heapUsed, 0) / held;
+  const clientRss = (await Promise.all(processes.map((p) => p.child.call<number>('usage')))).reduce(
+    (a, b) => a + b,
+    0,
+  );
+  result.idle = {
+    attempted: n,
+    held,
+    lost,
+    connectedS,
+    establishedS,
+    rssPerSubscription: rss,
+    heapPerSubscription: heap,
+    before,
+    after,
+    clientRss,
+  };
+  log(
+    `${section}: held ${held} of ${n} (lost ${lost}) in ${round(establishedS, 1)} s; ${Math.round(rss)} B RSS, ${Math.round(heap)} B heap per subscription`,
+  );
+  row(
+    section,
+    'concurrent idle subscriptions held',
+    held,
+    'subs',
+    { op: '>=', value: 10_000 },
+    `${n} attempted, ${lost} lost, all up in ${round(establishedS, 1)} s`,
+  );
+  row(
+    section,
+    'gateway memory per subscription (RSS growth, after GC)',
+    round(rss / 1_000, 1),
+    'KB',
+    { op: '<=', value: 60 },
+    `heap ${round(heap / 1_000, 1)} KB`,
+  );
+  await stop(...processes.map((p) => p.child));
+  const released = await waitFor(
+    'idle subscriptions to be released',
+    60_000,
+    () => totalWatches(setup),
+    (w) => w === 0,
+  ).catch(() => -1);
+  if (released !== 0)
+    row(section, 'subscriptions left after every client left', released, 'subs', { op: '<=', value: 0 });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (c) provider cost with repeats
+
+async function benchCost(upstream: BenchChild<ServerReady>): Promise<void> {
+  const cost: Record<string, unknown> = {};
+  const workloads = [
+    { name: '1 number per request', size: 1 },
+    { name: '10 numbers per request', size: 10 },
+  ];
+  for (const cacheTtlMs of [0, 600_000]) {
+    const gateway = await startGateway(
+      upstream,
+      { CACHE_TTL_MS: String(cacheTtlMs) },
+      SERVER_CORE,
+      `cost-${cacheTtlMs}`,
+    );
+    const client = graphqlClient(gateway.ready.graphqlUrl as string);
+    try {
+      for (const [w, workload] of workloads.entries()) {
+        const random = createRandom(42 + w);
+        const base = 41_797_000_000 + w * 1_000_000;
+        const seen: string[] = [];
+        let fresh = 0;
+        let repeats = 0;
+        const requestCount = Math.ceil(SETTINGS.costRequests / workload.size);
+        const batches: string[][] = [];
+        for (let r = 0; r < requestCount; r++) {
+          const batch = new Set<string>();
+          while (batch.size < workload.size) {
+            // Half the numbers asked for were asked for before (by an earlier request).
+            const repeat = seen.length > 0 && random() < 0.5;
+            const candidate = repeat ? seen[Math.floor(random() * seen.length)] : number(base, fresh);
+            if (batch.has(candidate)) continue;
+            batch.add(candidate);
+            if (repeat) repeats++;
+            else fresh++;
+          }
+          batches.push([...batch]);
+          seen.push(...[...batch].filter((b) => !seen.includes(b)));
+        }
+        await upstream.call('reset');
+        await parallel(batches.length, SETTINGS.costConcurrency, (i) =>
+          client.request(LOOKUP_NUMBERS, { to: batches[i] }),
+        );
+        const counts = await upstream.call<{ queryCalls: number; queryNumbers: number }>('counts');
+        const numbersRequested = batches.length * workload.size;
+        const key = `${workload.name}, cache ${cacheTtlMs ? 'on' : 'off'}`;
+        const callsPerRequest = counts.queryCalls / batches.length;
+        const numbersPerNumber = counts.queryNumbers / numbersRequested;
+        cost[key] = {
+          ...counts,
+          requests: batches.length,
+          numbersRequested,
+          repeatShare: repeats / numbersRequested,
+        };
+        log(
+          `(c) ${key}: ${round(callsPerRequest, 3)} calls/request, ${round(numbersPerNumber, 3)} numbers sent/number`,
+        );
+        const target = cacheTtlMs && workload.size === 1 ? { op: '<=' as const, value: 0.55 } : undefined;
+        row(
+          'c cost',
+          `${key}: provider calls per request`,
+          round(callsPerRequest, 3),
+          'calls',
+          target,
+          `${round((repeats / numbersRequested) * 100, 1)}% repeats, ${batches.length} requests, ${SETTINGS.costConcurrency} in flight`,
+        );
+        row('c cost', `${key}: numbers sent per number requested`, round(numbersPerNumber, 3), '×');
+      }
+    } finally {
+      await client.close();
+      await stop(gateway);
+    }
+  }
+  raw.cost = cost;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function printTable(): void {
+  const lines = rows.map((r) => [
+    r.section,
+    r.metric,
+    `${r.value} ${r.unit}`,
+    r.target ? `${r.target.op} ${r.target.value}` : '',
+    r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL',
+    r.note ?? '',
+  ]);
+  const header = ['section', 'metric', 'value', 'target', '', 'note'];
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  const out = [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)];
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function machine() {
+  return {
+    nproc: CORES,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 1e9),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    pinned: canPin(),
+    cores: { server: SERVER_CORE, load: LOAD_CORE, upstream: UPSTREAM_CORE },
+  };
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  if (canPin()) pin(process.pid, LOAD_CORE);
+  log(
+    `machine: ${JSON.stringify(machine())}; ${QUICK ? 'quick' : 'full'} run, sections ${[...ONLY].join(',')}`,
+  );
+  const upstream = await child<ServerReady>(
+    'server-main',
+    // The bench posts callbacks itself, timed; the simulator's own would come long after the run.
+    { kind: 'simulator', callbackDelayMs: 600_000 } satisfies ServerConfig,
+    UPSTREAM_CORE,
+  );
+  try {
+    if (ONLY.has('a')) {
+      const load = await child<object>('load-main', {}, LOAD_CORE);
+      try {
+        await benchSync(upstream, load);
+      } finally {
+        await stop(load);
+      }
+    }
+    const asyncEnv = { ASYNC_RESULT_TIMEOUT_MS: '600000', REQUEST_RETENTION_MS: '900000' };
+    if (ONLY.has('b')) {
+      const gateway = await startGateway(upstream, asyncEnv, SERVER_CORE, 'async');
+      try {
+        await benchAsync(
+          {
+            label: 'one instance, in-process pub/sub',
+            section: 'b async',
+            gateways: [gateway],
+            callbackTarget: gateway,
+          },
+          upstream,
+        );
+      } finally {
+        await stop(gateway);
+      }
+    }
+    if (ONLY.has('c')) await benchCost(upstream);
+    if (ONLY.has('d')) {
+      const prefix = `bench:${process.pid}:${Date.now()}:`;
+      const env = { ...asyncEnv, REDIS_URL, REDIS_KEY_PREFIX: prefix };
+      const a = await startGateway(upstream, env, SERVER_CORE, 'redis-a');
+      const b = await startGateway(upstream, env, LOAD_CORE, 'redis-b').catch(async (e: unknown) => {
+        await stop(a);
+        throw e;
+      });
+      try {
+        await benchAsync(
+          {
+            label: 'two instances sharing Redis; subscribers on A, callbacks to B',
+            section: 'd redis',
+            gateways: [a, b],
+            callbackTarget: b,
+          },
+          upstream,
+        );
+      } finally {
+        await stop(a, b);
+        await deleteKeys(prefix);
+      }
+    }
+  } finally {
+    await stop(upstream, ...children);
+  }
+  const finishedAt = new Date();
+  const report = {
+    startedAt: startedAt.toISOString(),
+    durationS: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1_000),
+    quick: QUICK,
+    machine: machine(),
+    settings: SETTINGS,
+    rows,
+    raw,
+  };
+  printTable();
+  writeFileSync(OUT, `${JSON.stringify(report, null, 2)}\n`);
+  const failed = rows.filter((r) => r.pass === false).length;
+  process.stdout.write(
+    `\n${rows.filter((r) => r.pass).length} targets met, ${failed} not met; ${report.durationS} s. JSON: ${OUT}\n`,
+  );
+}
+
+async function deleteKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  if (rows.length > 0) printTable();
+  process.exitCode = 1;
+  void Promise.all([...children].map((c) => c.stop())).finally(() => process.exit(1));
+});
