@@ -2,7 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { Redis } from 'ioredis';
 import type { GatewayConfig } from './config';
@@ -81,6 +84,13 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** Quits a connection that is up, stops one that is reconnecting, leaves a closed one alone. Never rejects. */
+async function closeRedis(connection: Redis): Promise<void> {
+  // A second stop() must not touch closed connections: ioredis would arm a 2 s timer on the dead socket.
+  if (connection.status === 'end') return;
+  await connection.quit().catch(() => connection.disconnect());
+}
+
 function createRedis(url: string, name: string): Redis {
   return new Redis(url, {
     lazyConnect: true,
@@ -101,7 +111,9 @@ function createRedis(url: string, name: string): Redis {
 export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): GatewayApp {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const metrics = new GatewayMetrics();
-  const formatError = createErrorFormatter(logger);
+  // The provider's key, base URL and host never reach a client, whatever error text carries them.
+  let providerSecrets: string[] = [];
+  const formatError = createErrorFormatter(logger, { secrets: () => providerSecrets });
   const authenticate = createKeyAuthenticator(config.auth.clientApiKeys);
   const observer = new OperationObserver(metrics, logger);
   const rateLimiter = createRateLimiter(config.rateLimitPerMinute);
@@ -189,6 +201,18 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     logger,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      // Apollo's default cache-control plugin wraps every field resolver for per-field hints this API never
+      // sets, and then always answers no-store: the same header, without the per-field cost.
+      ApolloServerPluginCacheControlDisabled(),
+      {
+        async requestDidStart() {
+          return {
+            async willSendResponse({ response }) {
+              response.http.headers.set('cache-control', 'no-store');
+            },
+          };
+        },
+      },
       observer.apolloPlugin<GatewayContext>(),
       createNumberCapPlugin(config.lookup.maxNumbersPerOperation),
       {
@@ -257,6 +281,11 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         );
       }
       const baseUrl = config.provider.baseUrl ?? (simulator as ProviderSimulator).url;
+      providerSecrets = [
+        baseUrl,
+        new URL(baseUrl).host,
+        config.provider.apiKey ?? (simulator as ProviderSimulator).apiKey,
+      ];
       provider = new ProviderClient({
         baseUrl,
         apiKey: config.provider.apiKey ?? (simulator as ProviderSimulator).apiKey,
@@ -312,7 +341,14 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         logger,
         context,
         authenticate: (params) => {
-          const raw = params?.authorization ?? params?.Authorization ?? params?.apiKey;
+          // Clients that mirror their HTTP headers into connection_init send `{ headers: { authorization } }`.
+          const headers = params?.headers as Record<string, unknown> | undefined;
+          const raw =
+            params?.authorization ??
+            params?.Authorization ??
+            params?.apiKey ??
+            headers?.authorization ??
+            headers?.Authorization;
           const key =
             typeof raw === 'string' ? (raw.match(/^Bearer\s+(.+)$/i)?.[1] ?? raw).trim() : undefined;
           return authenticate(key);
@@ -322,7 +358,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         connectionInitWaitTimeoutMs: config.ws.connectionInitWaitTimeoutMs,
         prepare: createWebSocketOperationGuard({
           schema,
-          validationRules: [depthLimit],
+          validationRules: config.http.introspection ? [depthLimit] : [depthLimit, noIntrospectionRule],
           maxNumbersPerOperation: config.lookup.maxNumbersPerOperation,
           rateLimiter,
           trustProxyHops: config.http.trustProxyHops,
@@ -358,7 +394,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         await pubsub.dispose();
         await store.dispose();
         await provider?.dispose();
-        if (redis) await Promise.all(Object.values(redis).map((c) => c.quit().catch(() => c.disconnect())));
+        if (redis) await Promise.all(Object.values(redis).map(closeRedis));
         if (ownSimulator) await simulator?.dispose();
         logger.info('number lookup gateway stopped');
       }

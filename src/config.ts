@@ -130,7 +130,7 @@ const envSchema = z.object({
   UPSTREAM_MAX_ATTEMPTS: int(1, 10).default('3'),
   UPSTREAM_RETRY_BASE_DELAY_MS: int(0, 60_000).default('200'),
   UPSTREAM_RETRY_MAX_DELAY_MS: int(0, 300_000).default('2000'),
-  UPSTREAM_RETRY_BUDGET_MS: int(0, 600_000).default('15000'),
+  UPSTREAM_RETRY_BUDGET_MS: int(1, 600_000).default('15000'),
   UPSTREAM_BREAKER_THRESHOLD: int(1, 1000).default('5'),
   UPSTREAM_BREAKER_COOLDOWN_MS: int(0, 600_000).default('10000'),
   UPSTREAM_CONNECTIONS: int(1, 1024).default('32'),

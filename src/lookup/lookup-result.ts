@@ -59,9 +59,14 @@ const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : 
 const obj = (v: unknown): Record<string, unknown> | undefined =>
   v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
+// A plain loop: this runs for every result of every lookup, and entries/filter/fromEntries showed in profiles.
 function compact<T extends object>(value: T): T | undefined {
-  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-  return entries.length === 0 ? undefined : (Object.fromEntries(entries) as T);
+  let out: Record<string, unknown> | undefined;
+  for (const key in value) {
+    const v = value[key];
+    if (v !== undefined) (out ??= {})[key] = v;
+  }
+  return out as T | undefined;
 }
 
 function toNetwork(value: ProviderNetwork | undefined): NetworkData | undefined {

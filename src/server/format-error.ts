@@ -2,6 +2,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { GatewayError, GatewayErrorCode } from '../errors';
 import type { Logger } from '../observability/logger';
+import { CALLBACK_PATH } from '../requests/callback-route';
 
 // Codes whose messages are about the client's own request and carry no internals.
 const CLIENT_CODES = new Set<string>([
@@ -16,12 +17,53 @@ const CLIENT_CODES = new Set<string>([
   'MAX_RECURSIVE_SELECTIONS_EXCEEDED',
 ]);
 
+/** Options of {@link createErrorFormatter}. */
+export interface ErrorFormatterOptions {
+  /**
+   * Strings no client may ever see (the provider's API key, base URL and host), read for every error since
+   * some are known only once the gateway started. Default: none.
+   */
+  secrets?: () => readonly (string | undefined)[];
+}
+
+const REDACTED = '[redacted]';
+// A callback URL carries its request's secret; whoever echoes one (a provider's error text) must not leak it.
+const CALLBACK_URL = new RegExp(`\\S*${CALLBACK_PATH.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/\\S*`, 'g');
+
+function scrubber(secrets: readonly string[]) {
+  const scrub = (value: unknown): unknown => {
+    if (typeof value === 'string') {
+      let out = value.replace(CALLBACK_URL, REDACTED);
+      for (const secret of secrets) out = out.replaceAll(secret, REDACTED);
+      return out;
+    }
+    if (Array.isArray(value)) return value.map(scrub);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
+    }
+    return value;
+  };
+  return scrub;
+}
+
 /**
  * Shapes every error a client sees, over HTTP and WebSocket alike: gateway errors and GraphQL request errors
  * keep their code, message and safe extensions; anything else becomes a masked INTERNAL_SERVER_ERROR (logged
- * in full here). Never returns a stack trace.
+ * in full here). Never returns a stack trace. As a last line of defence, every message and extension string
+ * is scrubbed of the configured secrets and of callback URLs, whoever put them there.
  */
-export function createErrorFormatter(logger: Logger) {
+export function createErrorFormatter(logger: Logger, options: ErrorFormatterOptions = {}) {
+  const shape = createShaper(logger);
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    // Longest first, so a URL is replaced whole before its host would be.
+    const secrets = (options.secrets?.() ?? [])
+      .filter((s): s is string => typeof s === 'string' && s.length >= 4)
+      .sort((a, b) => b.length - a.length);
+    return scrubber(secrets)(shape(formatted, error)) as GraphQLFormattedError;
+  };
+}
+
+function createShaper(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof GatewayError) {

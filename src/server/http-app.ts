@@ -7,7 +7,7 @@ import { GraphQLError } from 'graphql';
 import { GatewayErrorCode } from '../errors';
 import type { GatewayContext } from '../graphql/context';
 import type { GatewayMetrics } from '../observability/metrics';
-import type { Logger } from '../observability/logger';
+import { withRequestId, type Logger } from '../observability/logger';
 import type { OperationObserver } from '../observability/operation-observer';
 import { CALLBACK_PATH, createCallbackHandler } from '../requests/callback-route';
 import type { RequestRegistry } from '../requests/request-registry';
@@ -116,12 +116,16 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     `${CALLBACK_PATH}/:id/:secret`,
     express.raw({ type: () => true, limit: options.callbackMaxBodyBytes }),
     (req, res) => {
+      const requestId = res.locals.requestId as string;
       // Never log the URL: its last segment is the callback secret.
-      const log = options.logger.child({ reqId: res.locals.requestId as string, route: 'callback' });
-      return createCallbackHandler(options.registry, log, (reason) => {
+      const log = options.logger.child({ reqId: requestId });
+      const handle = createCallbackHandler(options.registry, log, (reason) => {
         options.metrics.callbacks.inc({ reason });
-        if (reason !== 'accepted') log.warn({ requestId: req.params.id, reason }, 'callback refused');
-      })(req, res);
+        if (reason !== 'accepted') {
+          log.warn({ route: 'callback', requestId: req.params.id, reason }, 'callback refused');
+        }
+      });
+      return withRequestId(requestId, () => handle(req, res));
     },
   );
 
@@ -146,7 +150,8 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
         });
         return;
       }
-      next();
+      // Entered after body parsing: the parser's stream events would not carry the context along.
+      withRequestId(res.locals.requestId as string, next);
     },
     expressMiddleware(options.apollo, {
       context: async ({ req, res }) => {

@@ -1,12 +1,19 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { getOperationAST, type ExecutionArgs, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  execute,
+  getOperationAST,
+  subscribe,
+  type ExecutionArgs,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import type { GraphQLError } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { GatewayContext } from '../graphql/context';
-import type { Logger } from '../observability/logger';
+import { withRequestId, type Logger } from '../observability/logger';
 import {
   outcomeOf,
   type ObservedOperation,
@@ -68,6 +75,12 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
   const server = useServer<Record<string, unknown> | undefined, ConnectionExtra>(
     {
       schema: options.schema,
+      // Close reasons never carry an internal error's message, whatever NODE_ENV says.
+      isProd: true,
+      // Log lines written while an operation runs (provider calls included) carry its request id.
+      execute: (args) => withRequestId((args.contextValue as GatewayContext).requestId, () => execute(args)),
+      subscribe: (args) =>
+        withRequestId((args.contextValue as GatewayContext).requestId, () => subscribe(args)),
       connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs,
       onConnect: (ctx) => {
         const clientId = options.authenticate(ctx.connectionParams);

@@ -64,10 +64,11 @@ export interface BenchChild<TReady> {
 export async function startChild<TReady>(
   script: string,
   config: unknown,
-  options: { core?: number; execArgv?: string[]; name: string },
+  options: { core?: number; execArgv?: string[]; name: string; env?: Record<string, string> },
 ): Promise<BenchChild<TReady>> {
   const child = fork(script, [JSON.stringify(config)], {
     execArgv: options.execArgv ?? [],
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   live.add(child);

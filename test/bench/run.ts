@@ -92,7 +92,9 @@ function log(message: string): void {
 }
 
 async function child<T>(name: string, config: unknown, core?: number, execArgv: string[] = []) {
-  const started = await startChild<T>(script(name), config, { core, execArgv, name });
+  // Libraries read NODE_ENV at load time (graphql-js skips its cross-realm instanceOf checks in production).
+  const env = { NODE_ENV: 'production' };
+  const started = await startChild<T>(script(name), config, { core, execArgv, name, env });
   children.add(started as BenchChild<unknown>);
   return started;
 }

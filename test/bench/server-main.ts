@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { writeHeapSnapshot } from 'node:v8';
 import { buildApp, type GatewayApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
@@ -55,9 +58,37 @@ function usage(gc: boolean): ProcessUsage {
   };
 }
 
+const profiler = {
+  session: undefined as Session | undefined,
+  post(method: string, params?: object): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.session?.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+  },
+  async start(): Promise<void> {
+    this.session ??= new Session();
+    this.session.connect();
+    await this.post('Profiler.enable');
+    await this.post('Profiler.setSamplingInterval', { interval: 200 });
+    await this.post('Profiler.start');
+  },
+  async stop(path: string): Promise<void> {
+    const { profile } = (await this.post('Profiler.stop')) as { profile: unknown };
+    writeFileSync(path, JSON.stringify(profile));
+    this.session?.disconnect();
+  },
+};
+
 serveChild<ServerReady>(async () => {
   const config = childConfig<ServerConfig>();
-  const common: Handlers = { usage: (args: { gc?: boolean } | undefined) => usage(args?.gc === true) };
+  const common: Handlers = {
+    usage: (args: { gc?: boolean } | undefined) => usage(args?.gc === true),
+    // For digging into memory per subscription: `node --inspect`-free snapshots on demand.
+    heapSnapshot: (args: { path: string }) => writeHeapSnapshot(args.path),
+    // CPU profile of a measured window only (`--profile`): startup and setup would drown the hot path.
+    profileStart: () => profiler.start(),
+    profileStop: (args: { path: string }) => profiler.stop(args.path),
+  };
 
   if (config.kind === 'simulator') {
     const simulator: ProviderSimulator = await startProviderSimulator({
@@ -104,6 +135,8 @@ serveChild<ServerReady>(async () => {
       PORT: '0',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'silent',
+      // Measured as deployed: production mode (no Sandbox, no introspection; libraries' production paths).
+      NODE_ENV: 'production',
       INFOBIP_BASE_URL: config.upstreamUrl as string,
       INFOBIP_API_KEY: config.apiKey as string,
       ...config.env,

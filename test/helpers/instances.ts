@@ -17,8 +17,9 @@ export const STORE_MODES: StoreMode[] = [
 
 /**
  * `count` gateway "instances" sharing one simulator. With Redis: that many gateways sharing Redis under a
- * prefix of their own (deleted afterwards), as behind a load balancer. In process: one gateway, returned
- * `count` times, so the same scenarios run against the single-instance deployment.
+ * prefix of their own (`env.REDIS_KEY_PREFIX`, or a fresh one; its keys are deleted afterwards), as behind a
+ * load balancer. In process: one gateway, returned `count` times, so the same scenarios run against the
+ * single-instance deployment.
  */
 export async function startInstances(
   harness: Harness,
@@ -31,12 +32,12 @@ export async function startInstances(
     const gateway = await harness.gateway(env, { simulator });
     return Array.from({ length: count }, () => gateway);
   }
-  const prefix = uniquePrefix(mode.name);
+  const prefix = env.REDIS_KEY_PREFIX ?? uniquePrefix(mode.name);
   await cleanUpPrefix(harness, prefix);
   const gateways: TestGateway[] = [];
   for (let i = 0; i < count; i++) {
     gateways.push(
-      await harness.gateway({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, ...env }, { simulator }),
+      await harness.gateway({ REDIS_URL: TEST_REDIS_URL, ...env, REDIS_KEY_PREFIX: prefix }, { simulator }),
     );
   }
   return gateways;

@@ -165,7 +165,11 @@ describe('no wasted lookups (coalescing and the result cache), through the gatew
       await until(() => Date.now() > sentAt + ttlMs + 5, 5_000, 'the cache TTL to pass');
       const afterTtl = await gateway.gql(LookupNumbersDocument, { to: [A] });
       expect(afterTtl.body.data!.lookupNumbers).toEqual([providerAnswer(A)]);
-      expect(queries(gateway.simulator).map((r) => r.body)).toEqual([{ to: [A, B] }, { to: [C] }, { to: [A] }]);
+      expect(queries(gateway.simulator).map((r) => r.body)).toEqual([
+        { to: [A, B] },
+        { to: [C] },
+        { to: [A] },
+      ]);
     });
   });
 });

@@ -33,7 +33,7 @@ class ScriptedProvider implements LookupProvider {
   readonly queries: string[][] = [];
   readonly notifies: string[][] = [];
   readonly logQueries: ProviderLogsQuery[] = [];
-  logs_: ProviderLog[] = [];
+  logEntries: ProviderLog[] = [];
   inFlight = 0;
   maxInFlight = 0;
   hold = false;
@@ -64,7 +64,7 @@ class ScriptedProvider implements LookupProvider {
 
   async logs(query: ProviderLogsQuery): Promise<{ results: ProviderLog[] }> {
     this.logQueries.push(query);
-    return { results: this.logs_ };
+    return { results: this.logEntries };
   }
 
   /** Lets every held call answer. */
@@ -352,7 +352,7 @@ describe('LookupService', () => {
 
     it('maps provider logs: ISO dates, price, status and error', async () => {
       const result = simulateLookup(A);
-      provider.logs_ = [
+      provider.logEntries = [
         {
           bulkId: 'b-1',
           messageId: 'm-1',
@@ -386,6 +386,8 @@ describe('LookupService', () => {
   });
 
   it('formats provider dates as yyyy-MM-ddTHH:mm:ss.SSS+0000', () => {
-    expect(toProviderDate(new Date(Date.UTC(2015, 1, 22, 16, 42, 5, 390)))).toBe('2015-02-22T16:42:05.390+0000');
+    expect(toProviderDate(new Date(Date.UTC(2015, 1, 22, 16, 42, 5, 390)))).toBe(
+      '2015-02-22T16:42:05.390+0000',
+    );
   });
 });
