@@ -194,6 +194,9 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     schema,
     introspection: config.http.introspection,
     csrfPrevention: true,
+    // src/index.ts owns SIGTERM/SIGINT: Apollo's own handler would stop the server and re-raise the signal,
+    // killing the process before the rest of the gateway has drained.
+    stopOnTerminationSignals: false,
     allowBatchedHttpRequests: config.http.maxBatchSize > 0,
     validationRules: [depthLimit],
     includeStacktraceInErrorResponses: false,

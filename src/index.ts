@@ -16,8 +16,7 @@ function exit(logger: Logger, code: number): never {
 /**
  * Process entry: configuration, the app, and signals. SIGTERM/SIGINT stop the gateway gracefully
  * (`GatewayApp.stop`: stop accepting, WebSockets closed with 1001, in-flight operations and callbacks
- * finished) and exit 0; if that has not finished within `SHUTDOWN_TIMEOUT_MS`, or a second signal arrives,
- * the process exits 1 at once.
+ * finished) and exit 0; if that has not finished within `SHUTDOWN_TIMEOUT_MS`, the process exits 1.
  */
 async function main(): Promise<void> {
   let config;
@@ -37,10 +36,9 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting without waiting for the graceful shutdown');
-      exit(logger, 1);
-    }
+    // Repeats are common and not a request to hurry (Ctrl-C under `npm start` reaches npm and the gateway,
+    // and npm forwards it once more): the deadline below bounds the shutdown anyway.
+    if (stopping) return;
     stopping = true;
     logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
     setTimeout(() => {

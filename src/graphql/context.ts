@@ -8,7 +8,11 @@ export interface GatewayContext {
   registry: RequestRegistry;
   /** Hash of the client's API key when client auth is on: scopes async requests to their creator. */
   clientId?: string;
-  /** Correlates log lines of one operation. */
+  /**
+   * The operation's request id: the HTTP request's `X-Request-Id` (or a generated one, echoed in the response),
+   * a fresh UUID per WebSocket operation. Logged as `reqId` (`requestId` in logs is an async request's id).
+   */
   requestId: string;
+  /** Bound to `reqId`, so every line an operation writes can be correlated. */
   logger: Logger;
 }

@@ -238,7 +238,7 @@ export class RequestRegistry {
       this.activeWatches--;
       const done = unsubscribe;
       unsubscribe = undefined;
-      void done;
+      void done?.();
     });
     this.activeWatches++;
     this.watches.add(queue);

@@ -4,13 +4,20 @@ import {
   parse,
   specifiedRules,
   validate,
+  type DocumentNode,
   type ExecutionArgs,
   type GraphQLSchema,
   type ValidationRule,
 } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
+import { LRUCache } from 'lru-cache';
 import { checkNumberCap } from './operation-limits';
 import { rateLimitKey, type OperationRateLimiter } from './rate-limit';
+
+/** Distinct valid documents kept parsed (see {@link createWebSocketOperationGuard}). */
+const DOCUMENT_CACHE_ENTRIES = 1_000;
+/** Bound on the summed length of the cached documents' query texts. */
+const DOCUMENT_CACHE_QUERY_CHARS = 5_000_000;
 
 /** Options of {@link createWebSocketOperationGuard}. */
 export interface OperationGuardOptions {
@@ -57,12 +64,21 @@ const withCode = (error: GraphQLError, code: string) =>
 
 /**
  * The WebSocket path's admission of each `subscribe` message, the same limits the HTTP path applies: the
- * client's rate limit first (cheapest), then parsing, validation with the extra rules, and the numbers cap.
+ * client's rate limit first (cheapest), then parsing and validation with the extra rules (once per distinct query
+ * text: valid documents are cached and shared), and the numbers cap.
  * Resolves to the execution arguments, or to the errors to send (the socket stays open). A parse failure is
  * answered as `GRAPHQL_PARSE_FAILED` instead of closing the socket. Never rejects.
  */
 export function createWebSocketOperationGuard(options: OperationGuardOptions) {
   const rules = [...specifiedRules, ...options.validationRules];
+  // Valid documents by query text, shared by every subscription that sends the same text: a subscription holds
+  // its document for its whole life, and a parsed document with its tokens weighs ~30 kB (graphql-js never
+  // mutates one). Bounded by total query length, so unique documents from a client only churn it.
+  const documents = new LRUCache<string, DocumentNode>({
+    max: DOCUMENT_CACHE_ENTRIES,
+    maxSize: DOCUMENT_CACHE_QUERY_CHARS,
+    sizeCalculation: (_document, query) => Math.max(1, query.length),
+  });
   return async (
     payload: SubscribePayload,
     client: WebSocketClient,
@@ -77,14 +93,17 @@ export function createWebSocketOperationGuard(options: OperationGuardOptions) {
         }),
       ];
     }
-    let document;
-    try {
-      document = parse(payload.query);
-    } catch (error) {
-      return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+    let document = documents.get(payload.query);
+    if (!document) {
+      try {
+        document = parse(payload.query);
+      } catch (error) {
+        return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+      }
+      const invalid = validate(options.schema, document, rules);
+      if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+      documents.set(payload.query, document);
     }
-    const invalid = validate(options.schema, document, rules);
-    if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
     const refused = checkNumberCap(
       {
         schema: options.schema,

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import {
   execute,
   getOperationAST,
-  subscribe,
   type ExecutionArgs,
   type GraphQLFormattedError,
   type GraphQLSchema,
@@ -19,6 +18,7 @@ import {
   type ObservedOperation,
   type OperationObserver,
 } from '../observability/operation-observer';
+import { createSharedSubscribe } from './shared-subscribe';
 
 /** Options of {@link startWebSocketServer}. */
 export interface WebSocketServerOptions {
@@ -71,6 +71,9 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
     ...(options.maxPayloadBytes ? { maxPayload: options.maxPayloadBytes } : {}),
   });
   const alive = new WeakMap<object, boolean>();
+  const sharedSubscribe = createSharedSubscribe({
+    scopeOf: (contextValue) => (contextValue as GatewayContext).clientId,
+  });
 
   const server = useServer<Record<string, unknown> | undefined, ConnectionExtra>(
     {
@@ -79,8 +82,10 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
       isProd: true,
       // Log lines written while an operation runs (provider calls included) carry its request id.
       execute: (args) => withRequestId((args.contextValue as GatewayContext).requestId, () => execute(args)),
+      // One execution per event for all subscribers of a request with the same operation (a fan-out), scoped
+      // by client since results are scoped by client.
       subscribe: (args) =>
-        withRequestId((args.contextValue as GatewayContext).requestId, () => subscribe(args)),
+        withRequestId((args.contextValue as GatewayContext).requestId, () => sharedSubscribe(args)),
       connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs,
       onConnect: (ctx) => {
         const clientId = options.authenticate(ctx.connectionParams);

@@ -84,3 +84,20 @@ export const pendingResult = (to: string): ProviderResult => ({
     description: 'Message sent, waiting for delivery report',
   },
 });
+
+/**
+ * Re-checks `check` every `intervalMs` until it is true or `ms` passed, for conditions that only an HTTP round
+ * trip can observe (polling them on every event-loop turn would flood the gateway).
+ */
+export async function eventually(
+  check: () => Promise<boolean>,
+  ms: number,
+  what: string,
+  intervalMs = 25,
+): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

@@ -1,7 +1,7 @@
 import { print } from 'graphql';
 import type { Redis } from 'ioredis';
 import { LookupCompletedDocument } from '../fixtures/generated/graphql';
-import { until } from '../helpers/deadline';
+import { until, within } from '../helpers/deadline';
 import { Harness, type TestGateway } from '../helpers/gateway';
 import { finalResult, notifyUrlOf, requestLookup, startInstances, STORE_MODES } from '../helpers/instances';
 import { numsub, redisClient, uniquePrefix } from '../helpers/redis';
@@ -116,7 +116,7 @@ describe.each(STORE_MODES)('subscription lifecycle ($name)', (mode) => {
     alive.subscribe('1', SUBSCRIPTION, { requestId: request.id });
     await until(() => gateway.app.internals.registry.stats().activeWatches === 2, 5_000, 'both subscriptions');
 
-    const closed = await dead.closed;
+    const closed = await within(dead.closed, 5_000, 'the silent peer to be dropped');
     // Terminated, not closed with a frame: a peer that does not answer pings would not read one either.
     expect(closed.code).toBe(1006);
     expect(dead.pings).toBeGreaterThanOrEqual(1);
