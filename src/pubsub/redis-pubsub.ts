@@ -5,7 +5,7 @@ import type { LookupEvent, PubSub, Unsubscribe } from './pubsub';
 type Listener = (event: LookupEvent) => void;
 
 /**
- * Redis pub/sub: a channel per topic (`<channelPrefix><topic>`), subscribed while at least one local listener
+ * Redis pub/sub: a channel per topic (`<channelPrefix><topic>`, prefix default `nlg:`), subscribed while at least one local listener
  * wants it and unsubscribed when the last one leaves, so `PUBSUB NUMSUB` returns to baseline. Uses two
  * connections of its own (a subscriber connection cannot publish); both belong to the caller, who connects
  * and quits them.

@@ -99,6 +99,10 @@ const addBulkIdsScript = new LuaScript(ADD_BULK_IDS);
 export class RedisRequestStore implements RequestStore {
   private readonly prefix: string;
 
+  /**
+   * @param redis a connection of the caller's, connected and quit by the caller (best without offline queue).
+   * @param options.keyPrefix prefix of every key, default `nlg:`.
+   */
   constructor(
     private readonly redis: Redis,
     options: { keyPrefix?: string } = {},

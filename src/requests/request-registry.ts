@@ -161,7 +161,9 @@ export class RequestRegistry {
     const outcome = await this.store.addResults(id, [...finals.values()], new Date().toISOString());
     if (!outcome) return { kind: 'not-found' };
     const events: LookupEvent[] = outcome.added.map((result) => ({ type: 'result', result }));
-    const repeated = finals.size - outcome.added.length;
+    // Not stored: repeats of stored results, or late ones when the request expired (those count as ignored).
+    const late = outcome.state === 'EXPIRED' ? finals.size - outcome.added.length : 0;
+    const repeated = finals.size - outcome.added.length - late;
     if (outcome.completedNow) {
       this.options.onStateChange?.({ id, state: 'COMPLETED' });
       events.push({ type: 'ended', state: 'COMPLETED' });
@@ -179,7 +181,7 @@ export class RequestRegistry {
       kind: 'accepted',
       stored: outcome.added.length,
       duplicates: repeated,
-      ignored,
+      ignored: ignored + late,
       pending: outcome.pending,
     };
   }
@@ -224,8 +226,12 @@ export class RequestRegistry {
   /**
    * A request's results as a stream: first those already stored (replay), then new ones, each number at most
    * once; it finishes when every number has a result or the request is no longer PENDING. Attaches to the live
-   * topic before reading the store, so nothing that lands in between is lost. Throws NotFoundError for an
-   * unknown, expired-and-forgotten, or foreign request id.
+   * topic before reading the store, so nothing that lands in between is lost. Whenever the pub/sub may have
+   * missed something (a `resync`) or announces an end, the stream rebuilds from the store, which is written
+   * first; each watcher also expires its own request on time, so it completes even if nobody publishes.
+   * Throws NotFoundError for an unknown, expired-and-forgotten, or foreign request id; rejects when the store
+   * or the pub/sub is unavailable. Either way nothing is left behind, and a stream the consumer returns
+   * releases its listener (and Redis subscription) at once.
    */
   async watch(id: string, ownerId?: string): Promise<AsyncIterableIterator<LookupResultData>> {
     if (!(await this.get(id, ownerId))) throw new NotFoundError(`No lookup request with id "${id}".`);

@@ -73,49 +73,49 @@ function runAutocannon(target: LoadTarget, connections: number, durationS: numbe
   });
 }
 
-async function runOpenLoop(target: LoadTarget, rate: number, durationS: number): Promise<OpenLoopResult> {
-  const url = new URL(target.url);
-  const pool = new Pool(url.origin, { connections: 512, headersTimeout: 10_000, bodyTimeout: 10_000 });
+async function runOpenLoop(
+  pool: Pool,
+  target: LoadTarget,
+  rate: number,
+  durationS: number,
+): Promise<OpenLoopResult> {
+  const path = new URL(target.url).pathname;
   const total = Math.max(1, Math.round(rate * durationS));
   const intervalMs = 1_000 / rate;
   const latencies = new Samples();
   let errors = 0;
   let finished = 0;
   const start = performance.now() + 10;
-  try {
-    await new Promise<void>((resolve) => {
-      let sent = 0;
-      const deadline = setTimeout(resolve, durationS * 1_000 + 15_000);
-      const settle = () => {
-        finished++;
-        if (finished === total) {
-          clearTimeout(deadline);
-          resolve();
-        }
-      };
-      // Requests go out on schedule whatever the server does: latency counts from the scheduled time.
-      const tick = () => {
-        const now = performance.now();
-        while (sent < total && start + sent * intervalMs <= now) {
-          const scheduled = start + sent * intervalMs;
-          sent++;
-          pool
-            .request({ path: url.pathname, method: 'POST', headers: target.headers, body: target.body })
-            .then(async (response) => {
-              await response.body.text();
-              if (response.statusCode === 200) latencies.push(performance.now() - scheduled);
-              else errors++;
-            })
-            .catch(() => errors++)
-            .finally(settle);
-        }
-        if (sent < total) setTimeout(tick, 1);
-      };
-      tick();
-    });
-  } finally {
-    await pool.destroy();
-  }
+  await new Promise<void>((resolve) => {
+    let sent = 0;
+    const deadline = setTimeout(resolve, durationS * 1_000 + 15_000);
+    const settle = () => {
+      finished++;
+      if (finished === total) {
+        clearTimeout(deadline);
+        resolve();
+      }
+    };
+    // Requests go out on schedule whatever the server does: latency counts from the scheduled time.
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && start + sent * intervalMs <= now) {
+        const scheduled = start + sent * intervalMs;
+        sent++;
+        pool
+          .request({ path, method: 'POST', headers: target.headers, body: target.body })
+          .then(async (response) => {
+            await response.body.text();
+            if (response.statusCode === 200) latencies.push(performance.now() - scheduled);
+            else errors++;
+          })
+          .catch(() => errors++)
+          .finally(settle);
+      }
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
   const elapsedS = (performance.now() - start) / 1_000;
   return {
     offeredRps: rate,
@@ -142,8 +142,18 @@ serveChild(async () => {
         return runAutocannon(args.target, args.connections, args.durationS);
       },
       open: async (args: { target: LoadTarget; rate: number; durationS: number; warmupS: number }) => {
-        if (args.warmupS > 0) await runOpenLoop(args.target, args.rate, args.warmupS);
-        return runOpenLoop(args.target, args.rate, args.durationS);
+        // One pool for warm-up and measurement: connections are open before the measured requests go out.
+        const pool = new Pool(new URL(args.target.url).origin, {
+          connections: 512,
+          headersTimeout: 10_000,
+          bodyTimeout: 10_000,
+        });
+        try {
+          if (args.warmupS > 0) await runOpenLoop(pool, args.target, args.rate, args.warmupS);
+          return await runOpenLoop(pool, args.target, args.rate, args.durationS);
+        } finally {
+          await pool.destroy();
+        }
       },
     },
   };

@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
@@ -36,7 +36,7 @@ const SETTINGS = {
   openS: QUICK ? 3 : 8,
   connections: 64,
   subscribers: 1_000,
-  callbackRatePerS: 500,
+  callbackRatePerS: 100,
   fanOutRounds: QUICK ? 3 : 5,
   idleSubscriptions: Number(
     args.find((a) => a.startsWith('--subscriptions='))?.slice('--subscriptions='.length) ??
@@ -48,7 +48,10 @@ const SETTINGS = {
 };
 
 const CORES = availableParallelism();
-/** The server under test gets core 0 to itself; load, clients, the upstream simulator and this process share core 1. */
+/**
+ * The server under test gets core 0 to itself (in (d) both instances share it); load generators, clients, the
+ * upstream simulator and this process share core 1.
+ */
 const SERVER_CORE = 0;
 const LOAD_CORE = CORES > 1 ? 1 : 0;
 const UPSTREAM_CORE = CORES > 2 ? 2 : LOAD_CORE;
@@ -109,32 +112,41 @@ async function stop(...stopping: (BenchChild<unknown> | undefined)[]): Promise<v
   );
 }
 
-function gatewayExecArgv(label: string): string[] {
-  return [
-    '--expose-gc',
-    ...(PROFILE
-      ? [
-          '--cpu-prof',
-          `--cpu-prof-dir=${join(ROOT, 'bench-profiles')}`,
-          `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`,
-        ]
-      : []),
-  ];
+const PROFILE_DIR = join(tmpdir(), 'bench-profiles');
+
+/**
+ * Runs `measure`; with `--profile`, CPU-profiles `targets` for exactly that window (startup and setup would drown
+ * the hot path) and writes `<tmp>/bench-profiles/<label>[-i].cpuprofile` (Chrome DevTools, speedscope).
+ */
+async function profiled<T>(
+  targets: BenchChild<unknown>[],
+  label: string,
+  measure: () => Promise<T>,
+): Promise<T> {
+  if (!PROFILE) return measure();
+  mkdirSync(PROFILE_DIR, { recursive: true });
+  await Promise.all(targets.map((t) => t.call('profileStart')));
+  try {
+    return await measure();
+  } finally {
+    await Promise.all(
+      targets.map((t, i) =>
+        t.call('profileStop', {
+          path: join(PROFILE_DIR, `${label}${targets.length > 1 ? `-${i}` : ''}.cpuprofile`),
+        }),
+      ),
+    );
+  }
 }
 
-async function startGateway(
-  upstream: BenchChild<ServerReady>,
-  env: Record<string, string>,
-  core: number,
-  label: string,
-) {
+async function startGateway(upstream: BenchChild<ServerReady>, env: Record<string, string>, core: number) {
   const config: ServerConfig = {
     kind: 'gateway',
     upstreamUrl: upstream.ready.url,
     apiKey: upstream.ready.apiKey,
     env,
   };
-  return child<ServerReady>('server-main', config, core, gatewayExecArgv(label));
+  return child<ServerReady>('server-main', config, core, ['--expose-gc']);
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T>, done: (v: T) => boolean) {
@@ -208,7 +220,7 @@ async function benchSync(upstream: BenchChild<ServerReady>, load: BenchChild<obj
     { kind: 'proxy', upstreamUrl: upstream.ready.url, apiKey: upstream.ready.apiKey } satisfies ServerConfig,
     SERVER_CORE,
   );
-  const gateway = await startGateway(upstream, {}, SERVER_CORE, 'sync');
+  const gateway = await startGateway(upstream, {}, SERVER_CORE);
   const servers = { direct, proxy, gateway } as const;
   type Kind = keyof typeof servers;
 
@@ -257,12 +269,14 @@ async function benchSync(upstream: BenchChild<ServerReady>, load: BenchChild<obj
         warmupS: 0,
       });
       const before = await servers[kind].call<ProcessUsage>('usage');
-      const result = await load.call<ClosedLoopResult>('closed', {
-        target: t,
-        connections: SETTINGS.connections,
-        durationS: SETTINGS.closedS,
-        warmupS: 0,
-      });
+      const result = await profiled([servers[kind]], `a-${kind}-${size}`, () =>
+        load.call<ClosedLoopResult>('closed', {
+          target: t,
+          connections: SETTINGS.connections,
+          durationS: SETTINGS.closedS,
+          warmupS: 0,
+        }),
+      );
       const after = await servers[kind].call<ProcessUsage>('usage');
       const serverCpu = cpuShare(before, after);
       const cpuUsPerRequest = (after.cpuUs - before.cpuUs) / Math.max(1, result.requests);
@@ -461,23 +475,35 @@ async function benchAsync(setup: AsyncSetup, upstream: BenchChild<ServerReady>):
     );
     const sentAt = new Map<string, number>();
     const intervalMs = 1_000 / SETTINGS.callbackRatePerS;
-    const start = performance.now();
-    await parallel(n, 64, async (i) => {
-      const due = start + i * intervalMs - performance.now();
-      if (due > 0) await new Promise((r) => setTimeout(r, due));
-      sentAt.set(requests[i].id, nowMs());
-      await post(requests[i].path, [simulateLookup(requests[i].numbers[0])]);
+    const cpuBefore = await Promise.all(setup.gateways.map((g) => g.call<ProcessUsage>('usage')));
+    await profiled(setup.gateways, `${section[0]}-delivery`, async () => {
+      const start = performance.now();
+      await parallel(n, 64, async (i) => {
+        const due = start + i * intervalMs - performance.now();
+        if (due > 0) await new Promise((r) => setTimeout(r, due));
+        sentAt.set(requests[i].id, nowMs());
+        await post(requests[i].path, [simulateLookup(requests[i].numbers[0])]);
+      });
+      await waitFor(
+        'deliveries',
+        30_000,
+        () => arrivalsSoFar(processes),
+        (a) => a >= n,
+      );
     });
-    await waitFor(
-      'deliveries',
-      30_000,
-      () => arrivalsSoFar(processes),
-      (a) => a >= n,
+    const cpuAfter = await Promise.all(setup.gateways.map((g) => g.call<ProcessUsage>('usage')));
+    const cpuUsPerCallback = cpuAfter.reduce((sum, u, i) => sum + u.cpuUs - cpuBefore[i].cpuUs, 0) / n;
+    const busy = cpuAfter.map((u, i) => Math.round(cpuShare(cpuBefore[i], u) * 100));
+    const latencyOf = new Map(
+      (await drain(processes)).map(([id, , at]) => [id, at - (sentAt.get(id) as number)]),
     );
-    const delivery = summarise((await drain(processes)).map(([id, , at]) => at - (sentAt.get(id) as number)));
-    result.delivery = delivery;
+    const delivery = summarise([...latencyOf.values()]);
+    // In sending order, so a stall shows as a run of slow deliveries.
+    const series = requests.map((r) => round(latencyOf.get(r.id) ?? NaN, 2));
+    result.delivery = { ...delivery, cpuUsPerCallback, busy, series };
     log(
-      `${section}: delivery p50 ${round(delivery.p50)} ms, p99 ${round(delivery.p99)} ms, max ${round(delivery.max)} ms`,
+      `${section}: delivery p50 ${round(delivery.p50)} ms, p99 ${round(delivery.p99)} ms, max ${round(delivery.max)} ms; ` +
+        `gateway CPU ${Math.round(cpuUsPerCallback)} µs per callback, busy ${busy.join('/')}%`,
     );
     row(
       section,
@@ -491,7 +517,7 @@ async function benchAsync(setup: AsyncSetup, upstream: BenchChild<ServerReady>):
       round(delivery.p99),
       'ms',
       { op: '<=', value: 15 },
-      `max ${round(delivery.max)} ms`,
+      `max ${round(delivery.max)} ms; ${Math.round(cpuUsPerCallback)} µs gateway CPU per callback`,
     );
     await waitFor(
       'completed subscriptions to be released',
@@ -520,13 +546,15 @@ async function benchAsync(setup: AsyncSetup, upstream: BenchChild<ServerReady>):
     const lastPerRound: number[] = [];
     for (let r = 0; r < rounds; r++) {
       const t0 = nowMs();
-      await post(fan.path, [simulateLookup(fan.numbers[r])]);
-      await waitFor(
-        'fan-out deliveries',
-        30_000,
-        () => arrivalsSoFar(processes),
-        (a) => a >= n,
-      );
+      await profiled(setup.gateways, `${section[0]}-fan-out-${r}`, async () => {
+        await post(fan.path, [simulateLookup(fan.numbers[r])]);
+        await waitFor(
+          'fan-out deliveries',
+          30_000,
+          () => arrivalsSoFar(processes),
+          (a) => a >= n,
+        );
+      });
       const arrivals = (await drain(processes)).map(([, , at]) => at - t0);
       fanLatencies.push(...arrivals);
       lastPerRound.push(Math.max(...arrivals));
@@ -692,12 +720,7 @@ async function benchCost(upstream: BenchChild<ServerReady>): Promise<void> {
     { name: '10 numbers per request', size: 10 },
   ];
   for (const cacheTtlMs of [0, 600_000]) {
-    const gateway = await startGateway(
-      upstream,
-      { CACHE_TTL_MS: String(cacheTtlMs) },
-      SERVER_CORE,
-      `cost-${cacheTtlMs}`,
-    );
+    const gateway = await startGateway(upstream, { CACHE_TTL_MS: String(cacheTtlMs) }, SERVER_CORE);
     const client = graphqlClient(gateway.ready.graphqlUrl as string);
     try {
       for (const [w, workload] of workloads.entries()) {
@@ -812,7 +835,7 @@ async function main(): Promise<void> {
     }
     const asyncEnv = { ASYNC_RESULT_TIMEOUT_MS: '600000', REQUEST_RETENTION_MS: '900000' };
     if (ONLY.has('b')) {
-      const gateway = await startGateway(upstream, asyncEnv, SERVER_CORE, 'async');
+      const gateway = await startGateway(upstream, asyncEnv, SERVER_CORE);
       try {
         await benchAsync(
           {
@@ -831,8 +854,8 @@ async function main(): Promise<void> {
     if (ONLY.has('d')) {
       const prefix = `bench:${process.pid}:${Date.now()}:`;
       const env = { ...asyncEnv, REDIS_URL, REDIS_KEY_PREFIX: prefix };
-      const a = await startGateway(upstream, env, SERVER_CORE, 'redis-a');
-      const b = await startGateway(upstream, env, LOAD_CORE, 'redis-b').catch(async (e: unknown) => {
+      const a = await startGateway(upstream, env, SERVER_CORE);
+      const b = await startGateway(upstream, env, SERVER_CORE).catch(async (e: unknown) => {
         await stop(a);
         throw e;
       });

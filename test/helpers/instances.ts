@@ -54,7 +54,8 @@ export async function requestLookup(gateway: TestGateway, to: string[]) {
 export async function notifyUrlOf(simulator: ProviderSimulator, id: string): Promise<string> {
   const notify = await simulator.waitForRequest(
     (r) =>
-      r.path === '/number/1/notify' && (r.body as { notifyUrl?: string }).notifyUrl?.includes(`/${id}/`) === true,
+      r.path === '/number/1/notify' &&
+      (r.body as { notifyUrl?: string }).notifyUrl?.includes(`/${id}/`) === true,
   );
   return (notify.body as { notifyUrl: string }).notifyUrl;
 }

@@ -20,9 +20,12 @@ async function lookupRequest(gateway: TestGateway, id: string) {
   return body.data!.lookupRequest;
 }
 
-function errorCodeOf(subscription: {
-  events: { errors?: readonly { extensions?: Record<string, unknown> }[] }[];
-}, outcome: 'complete' | { error: unknown }): unknown {
+function errorCodeOf(
+  subscription: {
+    events: { errors?: readonly { extensions?: Record<string, unknown> }[] }[];
+  },
+  outcome: 'complete' | { error: unknown },
+): unknown {
   const errors =
     outcome === 'complete'
       ? subscription.events[0]?.errors
@@ -51,7 +54,9 @@ describe.each(STORE_MODES)('async request expiry and retention ($name)', (mode) 
     await a.postCallback(notifyUrl, { results: [finalResult(NUMBERS[1])] });
 
     const subscription = b.subscribe(b.wsClient(), LookupCompletedDocument, { requestId: request.id });
-    expect((await subscription.waitForEvents(1)).map((e) => e.data!.lookupCompleted.to)).toEqual([NUMBERS[1]]);
+    expect((await subscription.waitForEvents(1)).map((e) => e.data!.lookupCompleted.to)).toEqual([
+      NUMBERS[1],
+    ]);
     // Completes (not errors) once the request expired, with what had arrived.
     expect(await subscription.completed(5_000)).toHaveLength(1);
     expect(Date.now() - created).toBeGreaterThanOrEqual(TIMEOUT_MS);
@@ -63,7 +68,7 @@ describe.each(STORE_MODES)('async request expiry and retention ($name)', (mode) 
 
     // Results arriving after the expiry are acknowledged (so the provider stops) but not stored.
     const late = await b.postCallback(callbackUrlAt(notifyUrl, b), { results: [finalResult(NUMBERS[0])] });
-    expect(late).toMatchObject({ status: 200, body: { stored: 0 } });
+    expect(late).toMatchObject({ status: 200, body: { stored: 0, duplicates: 0, ignored: 1 } });
     expect((await lookupRequest(b, request.id))!.results).toHaveLength(1);
 
     // A subscriber arriving now gets the replay and an immediate completion.
@@ -78,7 +83,10 @@ describe.each(STORE_MODES)('async request expiry and retention ($name)', (mode) 
     // Waiting on the clock alone, then one read: it must not take a background sweep to notice the expiry.
     const expiresAtMs = Date.parse(request.createdAt) + TIMEOUT_MS;
     await eventually(async () => Date.now() > expiresAtMs, 5_000, 'the expiry time');
-    expect(await lookupRequest(b, request.id)).toMatchObject({ state: 'EXPIRED', completedAt: expect.any(String) });
+    expect(await lookupRequest(b, request.id)).toMatchObject({
+      state: 'EXPIRED',
+      completedAt: expect.any(String),
+    });
     expect((await lookupRequest(a, request.id))!.state).toBe('EXPIRED');
   });
 

@@ -76,7 +76,11 @@ describe.each(STORE_MODES)('subscription lifecycle ($name)', (mode) => {
 
     // And the request is still delivered to whoever subscribes properly.
     expect(await finish(gateway, notifyUrl)).toHaveLength(NUMBERS.length);
-    expect(await counters(request.id)).toMatchObject({ activeWatches: 0, listeners: 0, redisSubscriptions: 0 });
+    expect(await counters(request.id)).toMatchObject({
+      activeWatches: 0,
+      listeners: 0,
+      redisSubscriptions: 0,
+    });
   });
 
   it('cleans up subscriptions a client stops, and a socket it closes in the middle of subscribing', async () => {
@@ -114,13 +118,21 @@ describe.each(STORE_MODES)('subscription lifecycle ($name)', (mode) => {
     const alive = await RawGraphqlSocket.open(gateway.app.wsUrl);
     dead.subscribe('1', SUBSCRIPTION, { requestId: request.id });
     alive.subscribe('1', SUBSCRIPTION, { requestId: request.id });
-    await until(() => gateway.app.internals.registry.stats().activeWatches === 2, 5_000, 'both subscriptions');
+    await until(
+      () => gateway.app.internals.registry.stats().activeWatches === 2,
+      5_000,
+      'both subscriptions',
+    );
 
     const closed = await within(dead.closed, 5_000, 'the silent peer to be dropped');
     // Terminated, not closed with a frame: a peer that does not answer pings would not read one either.
     expect(closed.code).toBe(1006);
     expect(dead.pings).toBeGreaterThanOrEqual(1);
-    await until(async () => (await counters(request.id)).activeWatches === 1, 5_000, 'the dead peer cleaned up');
+    await until(
+      async () => (await counters(request.id)).activeWatches === 1,
+      5_000,
+      'the dead peer cleaned up',
+    );
     expect(await counters(request.id)).toMatchObject({ listeners: 1, sockets: 1 });
 
     // The peer that answers stays connected through many more pings, and still gets its results.
@@ -153,7 +165,11 @@ describe.each(STORE_MODES)('subscription lifecycle ($name)', (mode) => {
     const invalidOutcome = await invalid.done;
     expect(invalidOutcome === 'complete' ? invalid.events[0]?.errors : invalidOutcome.error).toHaveLength(1);
 
-    await until(async () => (await counters(request.id)).activeWatches === 1, 5_000, 'the healthy subscription');
+    await until(
+      async () => (await counters(request.id)).activeWatches === 1,
+      5_000,
+      'the healthy subscription',
+    );
     await gateway.postCallback(notifyUrl, { results: [finalResult(NUMBERS[0])] });
     await healthy.waitForEvents(1);
     await gateway.postCallback(notifyUrl, { results: [finalResult(NUMBERS[1])] });

@@ -1,6 +1,10 @@
 import type { LookupEvent } from '../../src/pubsub/pubsub';
 import { lookupTopic } from '../../src/pubsub/pubsub';
-import { LookupCompletedDocument, LookupRequestDocument } from '../fixtures/generated/graphql';
+import {
+  LookupCompletedDocument,
+  LookupRequestDocument,
+  RequestLookupDocument,
+} from '../fixtures/generated/graphql';
 import { until } from '../helpers/deadline';
 import { Harness, type TestGateway } from '../helpers/gateway';
 import {
@@ -55,7 +59,9 @@ describe.each(STORE_MODES)('async lookups on several instances ($name)', (mode) 
     const subscription = b.subscribe(b.wsClient(), LookupCompletedDocument, { requestId: request.id });
     await watching(b, 1);
 
-    const posted = await c.postCallback(callbackUrlAt(notifyUrl, c), { results: NUMBERS.map((n) => finalResult(n)) });
+    const posted = await c.postCallback(callbackUrlAt(notifyUrl, c), {
+      results: NUMBERS.map((n) => finalResult(n)),
+    });
     expect(posted).toMatchObject({ status: 200, body: { code: 'ACCEPTED', stored: 3 } });
     expect(numbersOf(await subscription.completed())).toEqual(NUMBERS);
 
@@ -177,7 +183,10 @@ describe.each(STORE_MODES)('async lookups on several instances ($name)', (mode) 
     const { body } = await b.gql(LookupRequestDocument, { id: request.id });
     expect(body.data!.lookupRequest).toMatchObject({ state: 'PENDING' });
     expect(body.data!.lookupRequest!.results).toEqual([
-      expect.objectContaining({ to: NUMBERS[0], status: expect.objectContaining({ groupName: 'DELIVERED' }) }),
+      expect.objectContaining({
+        to: NUMBERS[0],
+        status: expect.objectContaining({ groupName: 'DELIVERED' }),
+      }),
     ]);
     await a.postCallback(notifyUrl, { results: [finalResult(NUMBERS[1])] });
     const events = await subscription.completed();
@@ -300,8 +309,22 @@ describe('async lookups with Redis, through restarts and outages', () => {
       });
       expect(refused).toMatchObject({ status: 503, body: { code: 'STORE_UNAVAILABLE' } });
     }
-    // The subscriptions stay open through the outage.
+    // The subscriptions stay open through the outage; new ones and new requests are refused.
     expect(onA.finished || onB.finished).toBe(false);
+    const refusedSubscription = b.subscribe(b.wsClient(), LookupCompletedDocument, { requestId: request.id });
+    const refusedOutcome = await refusedSubscription.done;
+    const subscriptionErrors =
+      refusedOutcome === 'complete'
+        ? refusedSubscription.events[0]?.errors
+        : (refusedOutcome.error as { extensions?: unknown }[]);
+    expect(subscriptionErrors?.[0]).toMatchObject({ extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    const notifies = () => simulator.received.filter((r) => r.path === '/number/1/notify').length;
+    const notifiesBefore = notifies();
+    const refusedRequest = await b.gql(RequestLookupDocument, { to: NUMBERS });
+    expect(refusedRequest.body.errors?.[0]).toMatchObject({ extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    // Refused before the provider was asked: a request it could not store is never sent.
+    expect(notifies()).toBe(notifiesBefore);
+    expect(b.app.internals.registry.stats().activeWatches).toBe(1);
 
     await redis.start();
     for (const gateway of [a, b]) {

@@ -67,9 +67,14 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('PubSub ($mode)', ({ 
     }
     prefix = uniquePrefix('pubsub');
     const make = async () => {
-      const pubsub = new RedisPubSub(await gatewayConnection(harness), await gatewayConnection(harness), logger, {
-        channelPrefix: prefix,
-      });
+      const pubsub = new RedisPubSub(
+        await gatewayConnection(harness),
+        await gatewayConnection(harness),
+        logger,
+        {
+          channelPrefix: prefix,
+        },
+      );
       harness.defer(() => pubsub.dispose());
       return pubsub;
     };
@@ -148,9 +153,14 @@ describe('RedisPubSub', () => {
     const pubsub = new RedisPubSub(await gatewayConnection(harness), subscriber, logger, {
       channelPrefix: prefix,
     });
-    const other = new RedisPubSub(await gatewayConnection(harness), await gatewayConnection(harness), logger, {
-      channelPrefix: prefix,
-    });
+    const other = new RedisPubSub(
+      await gatewayConnection(harness),
+      await gatewayConnection(harness),
+      logger,
+      {
+        channelPrefix: prefix,
+      },
+    );
     harness.defer(() => pubsub.dispose());
     harness.defer(() => other.dispose());
     const admin = await redisClient(harness);
@@ -161,7 +171,9 @@ describe('RedisPubSub', () => {
   it('subscribes one Redis channel per topic and unsubscribes it when the last listener leaves', async () => {
     const { prefix, pubsub, admin } = await setup();
     const channel = `${prefix}lookup:a`;
-    const unsubscribers = await Promise.all([1, 2, 3].map(() => pubsub.subscribe('lookup:a', () => undefined)));
+    const unsubscribers = await Promise.all(
+      [1, 2, 3].map(() => pubsub.subscribe('lookup:a', () => undefined)),
+    );
     expect(await numsub(admin, channel)).toBe(1);
     expect(await numsub(admin, `${prefix}lookup:b`)).toBe(0);
     await unsubscribers[0]();

@@ -131,7 +131,9 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('RequestRegistry ($mo
     // The same number again (a provider retry, another instance), a pending status, then the rest.
     await b.receiveCallback(record.id, secret, { results: [finalResult(NUMBERS[1], { mccMnc: '99999' })] });
     await a.receiveCallback(record.id, secret, { results: [pendingResult(NUMBERS[0])] });
-    await b.receiveCallback(record.id, secret, { results: [finalResult(NUMBERS[2]), finalResult(NUMBERS[0])] });
+    await b.receiveCallback(record.id, secret, {
+      results: [finalResult(NUMBERS[2]), finalResult(NUMBERS[0])],
+    });
     const results = await watch.done;
     expect(results.map((r) => r.to)).toEqual([NUMBERS[1], NUMBERS[2], NUMBERS[0]]);
     expect(results[0].mccMnc).not.toBe('99999');
@@ -148,7 +150,9 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('RequestRegistry ($mo
       }),
     ).toEqual({ kind: 'accepted', stored: 1, duplicates: 0, ignored: 2, pending: 2 });
     expect(
-      await a.receiveCallback(record.id, secret, { results: [finalResult(NUMBERS[0]), finalResult(NUMBERS[1])] }),
+      await a.receiveCallback(record.id, secret, {
+        results: [finalResult(NUMBERS[0]), finalResult(NUMBERS[1])],
+      }),
     ).toEqual({ kind: 'accepted', stored: 1, duplicates: 1, ignored: 0, pending: 1 });
     expect(await a.receiveCallback(record.id, 'wrong', { results: [finalResult(NUMBERS[2])] })).toEqual({
       kind: 'not-found',
@@ -214,7 +218,9 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('RequestRegistry ($mo
       stored: 1,
     });
     expect((await watch.count(1)).map((r) => r.to)).toEqual([NUMBERS[0]]);
-    await b.receiveCallback(record.id, secret, { results: [finalResult(NUMBERS[1]), finalResult(NUMBERS[2])] });
+    await b.receiveCallback(record.id, secret, {
+      results: [finalResult(NUMBERS[1]), finalResult(NUMBERS[2])],
+    });
     expect((await watch.done).map((r) => r.to)).toEqual(NUMBERS.slice(0, 3));
   });
 

@@ -86,7 +86,10 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('RequestStore ($mode)
     expect(stored.completedAt).toEqual(expect.any(String));
     // What each winner was told it stored is exactly what every reader sees.
     expect(stored.results.slice(0, 3)).toEqual(
-      [...added].sort((x, y) => stored.results.findIndex((r) => r.to === x.to) - stored.results.findIndex((r) => r.to === y.to)),
+      [...added].sort(
+        (x, y) =>
+          stored.results.findIndex((r) => r.to === x.to) - stored.results.findIndex((r) => r.to === y.to),
+      ),
     );
     expect(stored.results.map((r) => r.to)).toHaveLength(4);
   });
