@@ -19,6 +19,7 @@ import type { PubSub } from './pubsub/pubsub';
 import { RedisPubSub } from './pubsub/redis-pubsub';
 import { CALLBACK_PATH } from './requests/callback-route';
 import { MemoryRequestStore } from './requests/memory-request-store';
+import { guardStore } from './requests/guarded-store';
 import { RedisRequestStore } from './requests/redis-request-store';
 import { RequestRegistry } from './requests/request-registry';
 import type { RequestStore } from './requests/request-store';
@@ -133,9 +134,10 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
       );
     }
   }
-  const store: RequestStore = redis
-    ? new RedisRequestStore(redis.command, { keyPrefix: config.redisKeyPrefix })
-    : new MemoryRequestStore();
+  const store: RequestStore = guardStore(
+    redis ? new RedisRequestStore(redis.command, { keyPrefix: config.redisKeyPrefix }) : new MemoryRequestStore(),
+    logger,
+  );
   const pubsub: PubSub = redis
     ? new RedisPubSub(redis.publisher, redis.subscriber, logger, { channelPrefix: config.redisKeyPrefix })
     : new MemoryPubSub();

@@ -11,6 +11,8 @@ export enum GatewayErrorCode {
   UPSTREAM_RATE_LIMITED = 'UPSTREAM_RATE_LIMITED',
   UPSTREAM_UNAVAILABLE = 'UPSTREAM_UNAVAILABLE',
   UPSTREAM_BAD_RESPONSE = 'UPSTREAM_BAD_RESPONSE',
+  /** The gateway's own request store or pub/sub (Redis) is unreachable: retry later. Beyond the contract's list. */
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -94,7 +96,23 @@ export class UpstreamError extends GatewayError<UpstreamCode> {
     /** Seconds from the provider's `Retry-After`, when it sent one. */
     readonly retryAfterMs?: number,
   ) {
-    super(code, message, { upstream });
+    super(code, message, {
+      upstream,
+      // The provider's own wait, so a client backs off as long as the provider asked.
+      ...(code === GatewayErrorCode.UPSTREAM_RATE_LIMITED && retryAfterMs !== undefined
+        ? { retryAfterSeconds: Math.ceil(retryAfterMs / 1_000) }
+        : {}),
+    });
+  }
+}
+
+/**
+ * The gateway's request store (Redis) could not be reached, so an async operation was refused before anything
+ * was sent to the provider. The callback route turns this into HTTP 503.
+ */
+export class ServiceUnavailableError extends GatewayError<GatewayErrorCode.SERVICE_UNAVAILABLE> {
+  constructor(message = 'The gateway cannot reach its request store right now; retry shortly.') {
+    super(GatewayErrorCode.SERVICE_UNAVAILABLE, message);
   }
 }
 

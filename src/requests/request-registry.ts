@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { NotFoundError } from '../errors';
+import { GatewayError, NotFoundError, ServiceUnavailableError } from '../errors';
 import { isFinalResult, toLookupResult, type LookupResultData } from '../lookup/lookup-result';
 import type { Logger } from '../observability/logger';
 import { lookupTopic, type LookupEvent, type PubSub } from '../pubsub/pubsub';
@@ -314,6 +314,11 @@ export class RequestRegistry {
       await rebuild();
     } catch (error) {
       await queue.return();
+      // Pub/sub (Redis) refused the SUBSCRIBE: the same retry-later answer as a store outage.
+      if (!(error instanceof GatewayError)) {
+        this.logger.warn({ err: { message: (error as Error).message }, requestId: id }, 'pub/sub unavailable');
+        throw new ServiceUnavailableError();
+      }
       throw error;
     }
     replaying = false;

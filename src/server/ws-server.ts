@@ -10,7 +10,7 @@ import {
 import type { GraphQLError } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { GatewayContext } from '../graphql/context';
 import { withRequestId, type Logger } from '../observability/logger';
 import {
@@ -19,6 +19,9 @@ import {
   type OperationObserver,
 } from '../observability/operation-observer';
 import { createSharedSubscribe } from './shared-subscribe';
+
+/** Keep-alive pings go out in this many slices per interval (fewer for intervals under 1 s). */
+const KEEPALIVE_SLICES = 20;
 
 /** Options of {@link startWebSocketServer}. */
 export interface WebSocketServerOptions {
@@ -143,15 +146,24 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
     0,
   );
 
+  // Sockets are pinged a slice at a time, spread over the interval, not all at once: with thousands of sockets
+  // one burst of pings (and of the pongs coming back) stalls every delivery for tens to hundreds of ms.
+  const slices = Math.max(1, Math.min(KEEPALIVE_SLICES, Math.floor(options.keepAliveMs / 50)));
+  const buckets = Array.from({ length: slices }, () => new Set<WebSocket>());
+  let nextBucket = 0;
   wss.on('connection', (socket) => {
     alive.set(socket, true);
     socket.on('pong', () => alive.set(socket, true));
+    const bucket = buckets[nextBucket++ % slices];
+    bucket.add(socket);
+    socket.once('close', () => bucket.delete(socket));
   });
 
+  let tick = 0;
   const pinger =
     options.keepAliveMs > 0
       ? setInterval(() => {
-          for (const socket of wss.clients) {
+          for (const socket of buckets[tick++ % slices]) {
             if (!alive.get(socket)) {
               socket.terminate();
               continue;
@@ -159,7 +171,7 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
             alive.set(socket, false);
             socket.ping();
           }
-        }, options.keepAliveMs)
+        }, options.keepAliveMs / slices)
       : undefined;
   pinger?.unref();
 

@@ -317,11 +317,11 @@ describe('async lookups with Redis, through restarts and outages', () => {
       refusedOutcome === 'complete'
         ? refusedSubscription.events[0]?.errors
         : (refusedOutcome.error as { extensions?: unknown }[]);
-    expect(subscriptionErrors?.[0]).toMatchObject({ extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    expect(subscriptionErrors?.[0]).toMatchObject({ extensions: { code: 'SERVICE_UNAVAILABLE' } });
     const notifies = () => simulator.received.filter((r) => r.path === '/number/1/notify').length;
     const notifiesBefore = notifies();
     const refusedRequest = await b.gql(RequestLookupDocument, { to: NUMBERS });
-    expect(refusedRequest.body.errors?.[0]).toMatchObject({ extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    expect(refusedRequest.body.errors?.[0]).toMatchObject({ extensions: { code: 'SERVICE_UNAVAILABLE' } });
     // Refused before the provider was asked: a request it could not store is never sent.
     expect(notifies()).toBe(notifiesBefore);
     expect(b.app.internals.registry.stats().activeWatches).toBe(1);
