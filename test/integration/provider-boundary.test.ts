@@ -252,7 +252,7 @@ describe('the provider boundary, through the gateway', () => {
 
       const error = onlyError(await gateway.gql(LookupNumbersDocument, { to: [NUMBER] }));
 
-      expect(error.extensions.code).toBe('UPSTREAM_RATE_LIMITED');
+      expect(error.extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfterSeconds: 60 });
       expect(calls(gateway.simulator, 'query')).toHaveLength(1);
       expect(Date.now() - started).toBeLessThan(2_000);
     });
