@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { within } from './deadline';
 import type { Harness } from './gateway';
+import { closedPort } from './ports';
 
 /** The Redis the tests share (every test uses a key prefix of its own). */
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -49,14 +49,6 @@ export async function cleanUpPrefix(harness: Harness, prefix: string): Promise<v
   harness.defer(() => deleteKeys(redis, prefix));
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
  * A Redis server of this test's own (a `redis-server` child process on a free port), so the test can take it
  * away and bring it back without disturbing anyone. Data survives a stop (append-only file, fsync on every
@@ -72,7 +64,7 @@ export interface PrivateRedis {
 }
 
 export async function startPrivateRedis(harness: Harness): Promise<PrivateRedis> {
-  const port = await freePort();
+  const port = await closedPort();
   const dir = await mkdtemp(join(tmpdir(), 'nlg-redis-'));
   let child: ChildProcess | undefined;
 

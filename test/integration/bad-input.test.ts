@@ -1,22 +1,13 @@
-import { createServer } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { LookupNumbersDocument, RequestLookupDocument } from '../fixtures/generated/graphql';
 import { Harness } from '../helpers/gateway';
+import { closedPort } from '../helpers/ports';
 
 /** Both operations that take numbers, typed alike for loops. */
 const TAKES_NUMBERS = [LookupNumbersDocument, RequestLookupDocument] as unknown as TypedDocumentNode<
   Record<string, unknown>,
   { to: string[] }
 >[];
-
-/** A port on loopback that nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('bad input and provider failures', () => {
   const harness = new Harness();

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { buildApp } from '../../src/app';
@@ -14,6 +13,7 @@ import {
 } from '../fixtures/generated/graphql';
 import { until } from '../helpers/deadline';
 import { Harness, TestGateway, type HttpResult } from '../helpers/gateway';
+import { closedPort } from '../helpers/ports';
 
 const NUMBER = '41793026727';
 /** Small, fast retry settings: the behaviour under test is the count and the outcome, not the wait. */
@@ -112,15 +112,6 @@ async function metric(gateway: TestGateway, name: string, labels: Record<string,
     if (wanted.every((w) => have.includes(w))) return Number(match[3]);
   }
   return undefined;
-}
-
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** The breaker states the gateway logged, in order. */

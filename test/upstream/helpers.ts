@@ -1,3 +1,4 @@
+export { closedPort } from '../helpers/ports';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Writable } from 'node:stream';
@@ -38,15 +39,6 @@ export function serialise(error: UpstreamError): string {
     json: error.toJSON(),
     stack: error.stack,
   });
-}
-
-/** A localhost port with nothing listening on it (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** A bare HTTP server for shapes the simulator does not produce; records request URLs and connections. */
