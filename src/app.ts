@@ -27,7 +27,12 @@ import { buildGatewaySchema } from './schema';
 import { createErrorFormatter } from './server/format-error';
 import { createHttpApp, createKeyAuthenticator } from './server/http-app';
 import { createWebSocketOperationGuard } from './server/operation-guard';
-import { createDepthLimitRule, createNumberCapPlugin, noIntrospectionRule } from './server/operation-limits';
+import {
+  createDepthLimitRule,
+  createNumberCapPlugin,
+  createRootFieldLimitRule,
+  noIntrospectionRule,
+} from './server/operation-limits';
 import { createRateLimiter } from './server/rate-limit';
 import { startWebSocketServer, type GatewayWebSocketServer } from './server/ws-server';
 import { startProviderSimulator, type ProviderSimulator } from './simulator';
@@ -119,6 +124,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   const observer = new OperationObserver(metrics, logger);
   const rateLimiter = createRateLimiter(config.rateLimitPerMinute);
   const depthLimit = createDepthLimitRule(config.http.maxQueryDepth);
+  const rootFieldLimit = createRootFieldLimitRule(config.http.maxRootFields);
 
   const redis = config.redisUrl
     ? {
@@ -135,7 +141,9 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     }
   }
   const store: RequestStore = guardStore(
-    redis ? new RedisRequestStore(redis.command, { keyPrefix: config.redisKeyPrefix }) : new MemoryRequestStore(),
+    redis
+      ? new RedisRequestStore(redis.command, { keyPrefix: config.redisKeyPrefix })
+      : new MemoryRequestStore(),
     logger,
   );
   const pubsub: PubSub = redis
@@ -200,7 +208,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     // killing the process before the rest of the gateway has drained.
     stopOnTerminationSignals: false,
     allowBatchedHttpRequests: config.http.maxBatchSize > 0,
-    validationRules: [depthLimit],
+    validationRules: [depthLimit, rootFieldLimit],
     includeStacktraceInErrorResponses: false,
     formatError,
     logger,
@@ -339,6 +347,18 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         ],
       });
       httpServer.on('request', expressApp);
+      // A client that trickles a body (or headers) must not hold a connection for Node's default 5 minutes.
+      httpServer.requestTimeout = 30_000;
+      httpServer.headersTimeout = 10_000;
+      // Listen before the WebSocket server attaches: a listen error (EADDRINUSE, bad HOST) then rejects start()
+      // with one clear message instead of surfacing through graphql-ws as an internal error with a stack.
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(config.port, config.host, () => {
+          httpServer.off('error', reject);
+          resolve();
+        });
+      });
       ws = startWebSocketServer({
         httpServer,
         schema,
@@ -361,22 +381,18 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         formatError,
         keepAliveMs: config.ws.keepAliveMs,
         connectionInitWaitTimeoutMs: config.ws.connectionInitWaitTimeoutMs,
+        allowedOrigins: config.http.corsOrigins,
         prepare: createWebSocketOperationGuard({
           schema,
-          validationRules: config.http.introspection ? [depthLimit] : [depthLimit, noIntrospectionRule],
+          validationRules: config.http.introspection
+            ? [depthLimit, rootFieldLimit]
+            : [depthLimit, rootFieldLimit, noIntrospectionRule],
           maxNumbersPerOperation: config.lookup.maxNumbersPerOperation,
           rateLimiter,
           trustProxyHops: config.http.trustProxyHops,
         }),
         observer,
         maxPayloadBytes: config.http.maxBodyBytes,
-      });
-      await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(config.port, config.host, () => {
-          httpServer.off('error', reject);
-          resolve();
-        });
       });
       const { port } = httpServer.address() as AddressInfo;
       const host = ['0.0.0.0', '::', ''].includes(config.host) ? 'localhost' : config.host;

@@ -62,6 +62,8 @@ export interface GatewayConfig {
     callbackMaxBodyBytes: number;
     /** Deepest selection allowed (`MAX_QUERY_DEPTH`, default 8). */
     maxQueryDepth: number;
+    /** Most top-level fields (aliases included) in one operation (`MAX_ROOT_FIELDS`, default 10). */
+    maxRootFields: number;
     /** Operations per batched HTTP request (`MAX_BATCH_SIZE`, default 0 = batching off). */
     maxBatchSize: number;
     /**
@@ -111,6 +113,26 @@ const httpUrl = z
   .refine((v) => /^https?:\/\//i.test(v), 'must start with http:// or https://')
   .transform((v) => v.replace(/\/+$/, ''));
 
+/** A base URL the provider appends a path to: no query, fragment or credentials, which would swallow it. */
+const publicBaseUrl = httpUrl.refine((v) => {
+  try {
+    const url = new URL(v);
+    return !url.search && !url.hash && !url.username && !url.password && !v.includes('#') && !v.includes('?');
+  } catch {
+    return false;
+  }
+}, 'must be a plain base URL: no query (?), fragment (#) or user:password@');
+
+/** One CORS origin: `*`, or scheme://host[:port] exactly as browsers send it in `Origin`. */
+const origin = z.string().refine((v) => {
+  if (v === '*') return true;
+  try {
+    return new URL(v).origin === v;
+  } catch {
+    return false;
+  }
+}, 'each entry must be * or an origin like https://app.example.com (scheme, host, optional port, no path)');
+
 const list = z.string().transform((v) =>
   v
     .split(',')
@@ -119,10 +141,15 @@ const list = z.string().transform((v) =>
 );
 
 const envSchema = z.object({
-  NODE_ENV: z.string().trim().default('development'),
+  NODE_ENV: z
+    .enum(['development', 'production', 'staging', 'test'], {
+      // A typo ("prod") must not quietly run production with Sandbox and introspection on.
+      errorMap: () => ({ message: 'must be one of development, production, staging, test' }),
+    })
+    .default('development'),
   PORT: int(0, 65_535).default('4000'),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
-  PUBLIC_URL: httpUrl.optional(),
+  PUBLIC_URL: publicBaseUrl.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INFOBIP_BASE_URL: httpUrl.optional(),
   INFOBIP_API_KEY: z.string().trim().min(1, 'must not be empty').optional(),
@@ -152,12 +179,13 @@ const envSchema = z.object({
     .trim()
     .regex(/^[\w:.-]{1,64}$/, 'must be 1-64 letters, digits, or _ : . -')
     .default('nlg:'),
-  CORS_ORIGINS: list.optional(),
+  CORS_ORIGINS: list.pipe(z.array(origin)).optional(),
   INTROSPECTION: bool.optional(),
   LANDING_PAGE: bool.optional(),
   MAX_BODY_BYTES: int(1_024, 100_000_000).default('102400'),
   CALLBACK_MAX_BODY_BYTES: int(1_024, 100_000_000).default('5242880'),
   MAX_QUERY_DEPTH: int(1, 100).default('8'),
+  MAX_ROOT_FIELDS: int(1, 1_000).default('10'),
   MAX_BATCH_SIZE: int(0, 100).default('0'),
   TRUST_PROXY: int(0, 10).default('0'),
   CLIENT_API_KEYS: list.default(''),
@@ -180,29 +208,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   const parsed = envSchema.safeParse(present);
   const problems: string[] = [];
   if (!parsed.success) {
+    const named = new Set<string>();
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0]);
-      // Never echo a rejected value: it may be a credential.
+      // One line per variable (the first reason is the telling one); never echo a value: it may be a credential.
+      if (named.has(name)) continue;
+      named.add(name);
       problems.push(`${name}: ${issue.message}`);
     }
   }
-  const e = parsed.success ? parsed.data : undefined;
-  if (e) {
-    if (e.INFOBIP_BASE_URL && !e.INFOBIP_API_KEY) {
-      problems.push('INFOBIP_API_KEY: required when INFOBIP_BASE_URL is set');
-    }
-    if (e.INFOBIP_API_KEY && !e.INFOBIP_BASE_URL) {
-      problems.push(
-        'INFOBIP_BASE_URL: required when INFOBIP_API_KEY is set (without both, the built-in simulator runs)',
-      );
-    }
-    if (e.UPSTREAM_RETRY_MAX_DELAY_MS < e.UPSTREAM_RETRY_BASE_DELAY_MS) {
-      problems.push('UPSTREAM_RETRY_MAX_DELAY_MS: must not be smaller than UPSTREAM_RETRY_BASE_DELAY_MS');
-    }
-    if (e.REQUEST_RETENTION_MS < e.ASYNC_RESULT_TIMEOUT_MS) {
-      problems.push('REQUEST_RETENTION_MS: must not be shorter than ASYNC_RESULT_TIMEOUT_MS');
-    }
+  // Cross-field checks run on every field that is valid on its own, so one start-up error names everything.
+  const value = <K extends keyof typeof envSchema.shape>(name: K) => {
+    const result = envSchema.shape[name].safeParse(present[name]);
+    return result.success ? (result.data as z.infer<(typeof envSchema.shape)[K]>) : undefined;
+  };
+  const baseUrl = value('INFOBIP_BASE_URL');
+  const apiKey = value('INFOBIP_API_KEY');
+  if (baseUrl && !apiKey && present.INFOBIP_API_KEY === undefined) {
+    problems.push('INFOBIP_API_KEY: required when INFOBIP_BASE_URL is set');
   }
+  if (apiKey && !baseUrl && present.INFOBIP_BASE_URL === undefined) {
+    problems.push(
+      'INFOBIP_BASE_URL: required when INFOBIP_API_KEY is set (without both, the built-in simulator runs)',
+    );
+  }
+  const baseDelay = value('UPSTREAM_RETRY_BASE_DELAY_MS');
+  const maxDelay = value('UPSTREAM_RETRY_MAX_DELAY_MS');
+  if (baseDelay !== undefined && maxDelay !== undefined && maxDelay < baseDelay) {
+    problems.push('UPSTREAM_RETRY_MAX_DELAY_MS: must not be smaller than UPSTREAM_RETRY_BASE_DELAY_MS');
+  }
+  const timeout = value('ASYNC_RESULT_TIMEOUT_MS');
+  const retention = value('REQUEST_RETENTION_MS');
+  if (timeout !== undefined && retention !== undefined && retention < timeout) {
+    problems.push('REQUEST_RETENTION_MS: must not be shorter than ASYNC_RESULT_TIMEOUT_MS');
+  }
+  const e = parsed.success ? parsed.data : undefined;
   if (problems.length > 0 || !e) throw new ConfigError(problems);
 
   const production = e.NODE_ENV === 'production';
@@ -242,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       maxBodyBytes: e.MAX_BODY_BYTES,
       callbackMaxBodyBytes: e.CALLBACK_MAX_BODY_BYTES,
       maxQueryDepth: e.MAX_QUERY_DEPTH,
+      maxRootFields: e.MAX_ROOT_FIELDS,
       maxBatchSize: e.MAX_BATCH_SIZE,
       trustProxyHops: e.TRUST_PROXY,
     },

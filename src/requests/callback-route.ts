@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../observability/logger';
 import type { RequestRegistry } from './request-registry';
 
@@ -30,6 +30,34 @@ function decode(body: Buffer, charset: string | undefined): string {
  * misshapen body, 503 when the store or the pub/sub is unavailable (the provider retries; a retry of results
  * already stored is recognised as a duplicate). Body: JSON `{ code }`.
  */
+/**
+ * First step of the callback route, before any body is read: an unknown id or a wrong secret answers 404 and
+ * costs the sender's bytes nothing to parse; a store outage answers 503 (the provider retries).
+ */
+export function createCallbackGuard(
+  registry: RequestRegistry,
+  onRefused: (req: Request, reason: CallbackReason) => void,
+) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const { id, secret } = req.params as { id: string; secret: string };
+    let verified: boolean;
+    try {
+      verified = await registry.verifyCallback(id, secret);
+    } catch {
+      onRefused(req, 'store_unavailable');
+      res.status(503).json({ code: 'STORE_UNAVAILABLE' });
+      return;
+    }
+    if (verified) {
+      next();
+      return;
+    }
+    onRefused(req, 'not_found');
+    // The unread body stays on the socket: close it rather than reuse a connection in an unknown state.
+    res.set('connection', 'close').status(404).json({ code: 'NOT_FOUND' });
+  };
+}
+
 export function createCallbackHandler(
   registry: RequestRegistry,
   logger: Logger,
@@ -59,7 +87,6 @@ export function createCallbackHandler(
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       body = JSON.parse(decode(raw, charset).replace(/^\uFEFF/, ''));
     } catch {
-      // Before the secret check on purpose: parsing costs the same either way and reveals nothing.
       answer(res, 400, 'bad_json');
       return;
     }

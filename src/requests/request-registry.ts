@@ -125,6 +125,17 @@ export class RequestRegistry {
    * failed after storing; either way the caller answers 503 and the provider retries. A retry repeating results
    * already stored publishes a `resync`, so subscribers that missed the first publish rebuild from the store.
    */
+  /**
+   * Whether `secret` is the callback secret of request `id`, compared in constant time (an unknown id and a
+   * wrong secret look the same). Lets the callback route refuse forgeries before reading their bodies.
+   * Rejects only when the store is unavailable.
+   */
+  async verifyCallback(id: string, secret: string): Promise<boolean> {
+    const record = await this.store.get(id);
+    const expected = record ? Buffer.from(record.secretHash, 'hex') : sha256('');
+    return timingSafeEqual(sha256(secret), expected) && record !== null;
+  }
+
   async receiveCallback(id: string, secret: string, body: unknown): Promise<CallbackOutcome> {
     const record = await this.store.get(id);
     const expected = record ? Buffer.from(record.secretHash, 'hex') : sha256('');
@@ -234,7 +245,8 @@ export class RequestRegistry {
    * releases its listener (and Redis subscription) at once.
    */
   async watch(id: string, ownerId?: string): Promise<AsyncIterableIterator<LookupResultData>> {
-    if (!(await this.get(id, ownerId))) throw new NotFoundError(`No lookup request with id "${id}".`);
+    if (!(await this.get(id, ownerId)))
+      throw new NotFoundError(`No lookup request with id "${id.slice(0, 64)}".`);
 
     let unsubscribe: (() => Promise<void>) | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -316,7 +328,10 @@ export class RequestRegistry {
       await queue.return();
       // Pub/sub (Redis) refused the SUBSCRIBE: the same retry-later answer as a store outage.
       if (!(error instanceof GatewayError)) {
-        this.logger.warn({ err: { message: (error as Error).message }, requestId: id }, 'pub/sub unavailable');
+        this.logger.warn(
+          { err: { message: (error as Error).message }, requestId: id },
+          'pub/sub unavailable',
+        );
         throw new ServiceUnavailableError();
       }
       throw error;

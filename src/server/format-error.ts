@@ -28,12 +28,20 @@ export interface ErrorFormatterOptions {
 
 const REDACTED = '[redacted]';
 // A callback URL carries its request's secret; whoever echoes one (a provider's error text) must not leak it.
-const CALLBACK_URL = new RegExp(`\\S*${CALLBACK_PATH.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/\\S*`, 'g');
+// Token by token rather than one regular expression: `\S*<path>\S*` backtracks quadratically on long
+// client-supplied strings (field names, ids), which error messages echo.
+function scrubCallbackUrls(value: string): string {
+  if (!value.includes(CALLBACK_PATH)) return value;
+  return value
+    .split(/(\s+)/)
+    .map((token) => (token.includes(CALLBACK_PATH) ? REDACTED : token))
+    .join('');
+}
 
 function scrubber(secrets: readonly string[]) {
   const scrub = (value: unknown): unknown => {
     if (typeof value === 'string') {
-      let out = value.replace(CALLBACK_URL, REDACTED);
+      let out = scrubCallbackUrls(value);
       for (const secret of secrets) out = out.replaceAll(secret, REDACTED);
       return out;
     }

@@ -9,7 +9,12 @@ import type { GatewayContext } from '../graphql/context';
 import type { GatewayMetrics } from '../observability/metrics';
 import { withRequestId, type Logger } from '../observability/logger';
 import type { OperationObserver } from '../observability/operation-observer';
-import { CALLBACK_PATH, createCallbackHandler } from '../requests/callback-route';
+import {
+  CALLBACK_PATH,
+  createCallbackGuard,
+  createCallbackHandler,
+  type CallbackReason,
+} from '../requests/callback-route';
 import type { RequestRegistry } from '../requests/request-registry';
 import { rateLimitKey, type OperationRateLimiter } from './rate-limit';
 
@@ -112,19 +117,23 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
 
+  const reportCallback = (req: Request, log: Logger) => (reason: CallbackReason) => {
+    options.metrics.callbacks.inc({ reason });
+    if (reason !== 'accepted') {
+      log.warn({ route: 'callback', requestId: req.params.id.slice(0, 64), reason }, 'callback refused');
+    }
+  };
   app.post(
     `${CALLBACK_PATH}/:id/:secret`,
+    createCallbackGuard(options.registry, (req, reason) =>
+      reportCallback(req, options.logger.child({ reqId: req.res?.locals.requestId }))(reason),
+    ),
     express.raw({ type: () => true, limit: options.callbackMaxBodyBytes }),
     (req, res) => {
       const requestId = res.locals.requestId as string;
       // Never log the URL: its last segment is the callback secret.
       const log = options.logger.child({ reqId: requestId });
-      const handle = createCallbackHandler(options.registry, log, (reason) => {
-        options.metrics.callbacks.inc({ reason });
-        if (reason !== 'accepted') {
-          log.warn({ route: 'callback', requestId: req.params.id, reason }, 'callback refused');
-        }
-      });
+      const handle = createCallbackHandler(options.registry, log, reportCallback(req, log));
       return withRequestId(requestId, () => handle(req, res));
     },
   );
@@ -222,7 +231,11 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
           ? 'The request body is not valid JSON.'
           : status >= 500
             ? 'Internal server error'
-            : 'Bad request.';
+            : type === 'charset.unsupported'
+              ? 'Unsupported request charset: send UTF-8 JSON.'
+              : type === 'encoding.unsupported'
+                ? 'Unsupported Content-Encoding: send the body as is, gzip or deflate.'
+                : 'Bad request.';
     res.status(status >= 500 ? 500 : status).json({ errors: [{ message, extensions: { code } }] });
   });
 

@@ -24,6 +24,56 @@ import { BadUserInputError } from '../errors';
 const NUMBERS_ARGUMENT = 'to';
 
 /**
+ * Validation rule: refuses an operation with more than `maxRootFields` top-level fields (aliases and fragments
+ * included; `__typename` and introspection not counted). Each root field of this schema may cost provider
+ * calls — `{ a: lookupLogs … b: lookupLogs … }` a thousand times over would burn the provider's 60-per-minute
+ * logs quota for every client in one request. Reported as `GRAPHQL_VALIDATION_FAILED` with
+ * `extensions.maxRootFields`.
+ */
+export function createRootFieldLimitRule(maxRootFields: number): ValidationRule {
+  return (context) => {
+    const fragments = new Map<string, FragmentDefinitionNode>();
+    for (const definition of context.getDocument().definitions) {
+      if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+    }
+    const count = (selectionSet: SelectionSetNode, visiting: Set<string>): number => {
+      let total = 0;
+      for (const selection of selectionSet.selections) {
+        if (selection.kind === Kind.FIELD) {
+          if (!selection.name.value.startsWith('__')) total++;
+        } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+          total += count(selection.selectionSet, visiting);
+        } else {
+          const fragment = fragments.get(selection.name.value);
+          if (!fragment || visiting.has(selection.name.value)) continue;
+          visiting.add(selection.name.value);
+          total += count(fragment.selectionSet, visiting);
+          visiting.delete(selection.name.value);
+        }
+        if (total > maxRootFields) return total;
+      }
+      return total;
+    };
+    return {
+      OperationDefinition(node) {
+        if (count(node.selectionSet, new Set()) > maxRootFields) {
+          context.reportError(
+            new GraphQLError(
+              `An operation may select at most ${maxRootFields} top-level fields (aliases included).`,
+              {
+                nodes: [node],
+                extensions: { code: 'GRAPHQL_VALIDATION_FAILED', maxRootFields },
+              },
+            ),
+          );
+        }
+        return false;
+      },
+    };
+  };
+}
+
+/**
  * Validation rule: refuses an operation whose selections nest deeper than `maxDepth` fields, following
  * fragments. `{ lookupNumbers { originalNetwork { networkName } } }` has depth 3. Introspection fields
  * (`__schema`, `__type`) are not counted, so Sandbox and codegen can always read the schema.

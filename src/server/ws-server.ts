@@ -49,6 +49,13 @@ export interface WebSocketServerOptions {
   observer?: OperationObserver;
   /** Largest message a client may send; a bigger one closes the socket with 1009 (default: ws's 100 MiB). */
   maxPayloadBytes?: number;
+  /**
+   * Browser origins allowed to open a socket (the CORS origins; `*` = any). A request without `Origin` (not a
+   * browser) and a same-origin page (Sandbox served by the gateway) are always let through. Without this
+   * check any web page could drive the gateway through a visitor's browser: WebSockets are not subject to
+   * CORS, nor to Apollo's CSRF prevention. Default: any.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 /** The running graphql-ws server: `dispose()` closes every socket with 1001 and stops accepting. */
@@ -68,11 +75,26 @@ type ConnectionExtra = {
  * A thin adapter: the context and the error formatting come from the caller.
  */
 export function startWebSocketServer(options: WebSocketServerOptions): GatewayWebSocketServer {
+  const allowed = options.allowedOrigins;
   const wss = new WebSocketServer({
     server: options.httpServer,
     path: options.path,
     ...(options.maxPayloadBytes ? { maxPayload: options.maxPayloadBytes } : {}),
+    ...(allowed && !allowed.includes('*')
+      ? {
+          verifyClient: ({ origin, req }: { origin?: string; req: { headers: { host?: string } } }) => {
+            if (!origin) return true;
+            if (allowed.includes(origin)) return true;
+            try {
+              return new URL(origin).host === req.headers.host;
+            } catch {
+              return false;
+            }
+          },
+        }
+      : {}),
   });
+
   const alive = new WeakMap<object, boolean>();
   const sharedSubscribe = createSharedSubscribe({
     scopeOf: (contextValue) => (contextValue as GatewayContext).clientId,

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
@@ -32,8 +33,8 @@ const REDIS_URL =
 
 const SETTINGS = {
   warmupS: QUICK ? 1 : 2,
-  closedS: QUICK ? 3 : 6,
-  openS: QUICK ? 3 : 8,
+  closedS: QUICK ? 3 : 5,
+  openS: QUICK ? 3 : 6,
   connections: 64,
   subscribers: 1_000,
   callbackRatePerS: 100,
@@ -46,6 +47,9 @@ const SETTINGS = {
   costRequests: QUICK ? 600 : 2_000,
   costConcurrency: 8,
 };
+
+/** WebSocket keep-alive of the async gateways (the default); idle subscriptions are held for one full round. */
+const KEEPALIVE_MS = 15_000;
 
 const CORES = availableParallelism();
 /**
@@ -314,43 +318,62 @@ async function benchSync(upstream: BenchChild<ServerReady>, load: BenchChild<obj
       );
     }
     const ratio = closed[`gateway-${size}`].rps / closed[`proxy-${size}`].rps;
+    // The same ratio from CPU cost alone: what each would do with a core to itself, whoever the bottleneck was.
+    const perCore = closed[`proxy-${size}`].cpuUsPerRequest / closed[`gateway-${size}`].cpuUsPerRequest;
     row(
       'a sync',
       `gateway ÷ minimal proxy throughput, ${size} numbers`,
       round(ratio),
       '×',
       size === 10 ? { op: '>=', value: 0.5 } : undefined,
+      `per server core (CPU per request): ${round(perCore)}`,
     );
   }
 
-  const rate = Math.max(1, Math.round(closed['proxy-10'].rps / 2));
-  log(`(a) open loop at ${rate} req/s (half the proxy's maximum at 10 numbers)`);
-  const open: Record<string, OpenLoopResult> = {};
-  for (const kind of Object.keys(servers) as Kind[]) {
-    open[kind] = await load.call<OpenLoopResult>(
-      'open',
-      { target: target(kind, 10), rate, durationS: SETTINGS.openS, warmupS: SETTINGS.warmupS },
-      (SETTINGS.openS + SETTINGS.warmupS) * 1_000 + 60_000,
-    );
-    const o = open[kind];
-    log(
-      `(a) open ${kind}: achieved ${Math.round(o.achievedRps)} req/s, p50 ${round(o.latency.p50)} ms, p99 ${round(o.latency.p99)} ms, errors ${o.errors}`,
-    );
-  }
-  raw.openLoop = { rate, ...open };
-  for (const kind of ['proxy', 'gateway'] as const) {
-    const label = kind === 'proxy' ? 'minimal proxy' : 'gateway';
-    const addedP99 = open[kind].latency.p99 - open.direct.latency.p99;
-    const addedP50 = open[kind].latency.p50 - open.direct.latency.p50;
+  // Open loop at half the proxy's maximum (the target), and at half the gateway's own maximum (what it adds when
+  // it is not overloaded). Latency counts from each request's scheduled time, so queueing is never hidden.
+  const openLoop = async (kinds: Kind[], rate: number) => {
+    const out: Partial<Record<Kind, OpenLoopResult>> = {};
+    for (const kind of kinds) {
+      const o = await load.call<OpenLoopResult>(
+        'open',
+        { target: target(kind, 10), rate, durationS: SETTINGS.openS, warmupS: SETTINGS.warmupS },
+        (SETTINGS.openS + SETTINGS.warmupS) * 1_000 + 60_000,
+      );
+      out[kind] = o;
+      log(
+        `(a) open loop ${rate} req/s, ${kind}: achieved ${Math.round(o.achievedRps)} req/s, p50 ${round(o.latency.p50)} ms, ` +
+          `p99 ${round(o.latency.p99)} ms, errors ${o.errors}`,
+      );
+    }
+    return out as Record<Kind, OpenLoopResult>;
+  };
+  const added = (
+    label: string,
+    rate: number,
+    open: Record<Kind, OpenLoopResult>,
+    kind: Kind,
+    target?: Row['target'],
+  ) =>
     row(
       'a sync',
-      `${label}: added p99 latency vs direct at ${rate} req/s open loop`,
-      round(addedP99),
+      `${label}: added p99 latency vs direct, ${rate} req/s open loop`,
+      round(open[kind].latency.p99 - open.direct.latency.p99),
       'ms',
-      kind === 'gateway' ? { op: '<=', value: 4 } : undefined,
-      `added p50 ${round(addedP50)} ms; p99 ${round(open[kind].latency.p99)} vs ${round(open.direct.latency.p99)} ms direct; ${open[kind].errors} errors`,
+      target,
+      `added p50 ${round(open[kind].latency.p50 - open.direct.latency.p50)} ms; p99 ${round(open[kind].latency.p99)} ` +
+        `vs ${round(open.direct.latency.p99)} ms direct; ${open[kind].errors} errors`,
     );
-  }
+  const halfProxy = Math.max(1, Math.round(closed['proxy-10'].rps / 2));
+  const halfGateway = Math.max(1, Math.round(closed['gateway-10'].rps / 2));
+  log(`(a) open loop at ${halfProxy} req/s (half the proxy's maximum at 10 numbers)`);
+  const atHalfProxy = await openLoop(['direct', 'proxy', 'gateway'], halfProxy);
+  log(`(a) open loop at ${halfGateway} req/s (half the gateway's own maximum at 10 numbers)`);
+  const atHalfGateway = await openLoop(['direct', 'gateway'], halfGateway);
+  raw.openLoop = { [halfProxy]: atHalfProxy, [halfGateway]: atHalfGateway };
+  added('minimal proxy', halfProxy, atHalfProxy, 'proxy');
+  added('gateway', halfProxy, atHalfProxy, 'gateway', { op: '<=', value: 4 });
+  added('gateway (half its own maximum)', halfGateway, atHalfGateway, 'gateway');
   await stop(direct, proxy, gateway);
 }
 
@@ -659,11 +682,19 @@ async function benchIdle(
     (w) => w >= n,
   );
   const establishedS = (performance.now() - started) / 1_000;
-  // Held: still every one of them a few seconds later, no socket lost.
-  await new Promise((r) => setTimeout(r, QUICK ? 1_000 : 3_000));
+  // Held: still every one of them one keep-alive round later (every socket pinged and ponged), no socket lost;
+  // the event-loop delay over that round is what a delivery would have waited behind the pings.
+  await Promise.all(setup.gateways.map((g) => g.call('loopDelayStart')));
+  await new Promise((r) => setTimeout(r, QUICK ? 1_000 : KEEPALIVE_MS + 500));
+  const loopDelay = await Promise.all(
+    setup.gateways.map((g) => g.call<{ p50Ms: number; p99Ms: number; maxMs: number }>('loopDelayStop')),
+  );
   const held = await totalWatches(setup);
   const counts = await Promise.all(processes.map((p) => p.child.call<SubscriberCounts>('counts')));
-  const lost = counts.reduce((sum, c) => sum + c.closed + c.errors, 0);
+  const closed = counts.reduce((sum, c) => sum + c.closed, 0);
+  const errors = counts.reduce((sum, c) => sum + c.errors, 0);
+  const firstError = counts.find((c) => c.firstError)?.firstError;
+  const lost = closed + errors;
   const after = await Promise.all(setup.gateways.map((g) => g.call<ProcessUsage>('usage', { gc: true })));
   const growth = (field: 'rss' | 'heapUsed' | 'external') =>
     after.reduce((sum, u, i) => sum + u[field] - before[i][field], 0) / Math.max(1, held);
@@ -680,8 +711,12 @@ async function benchIdle(
     attempted: n,
     held,
     lost,
+    closed,
+    errors,
+    firstError,
     connectedS,
     establishedS,
+    loopDelay,
     bytesPerSubscription: perSubscription,
     rssPerSubscription: rss,
     heapAndExternalPerSubscription: heap,
@@ -699,7 +734,8 @@ async function benchIdle(
     held,
     'subs',
     { op: '>=', value: 10_000 },
-    `${n} attempted, ${lost} lost, all up in ${round(establishedS, 1)} s`,
+    `${n} attempted, ${lost} lost, all up in ${round(establishedS, 1)} s; event-loop delay while held ` +
+      `p99 ${loopDelay.map((d) => round(d.p99Ms, 1)).join('/')} ms, max ${loopDelay.map((d) => round(d.maxMs, 1)).join('/')} ms`,
   );
   row(
     section,
@@ -820,15 +856,30 @@ function machine() {
     platform: `${process.platform} ${process.arch}`,
     pinned: canPin(),
     cores: { server: SERVER_CORE, load: LOAD_CORE, upstream: UPSTREAM_CORE },
+    openFilesLimit: openFilesLimit(),
   };
+}
+
+function openFilesLimit(): number | undefined {
+  try {
+    return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function main(): Promise<void> {
   const startedAt = new Date();
+  const loadAtStart = loadavg()[0];
   if (canPin()) pin(process.pid, LOAD_CORE);
   log(
     `machine: ${JSON.stringify(machine())}; ${QUICK ? 'quick' : 'full'} run, sections ${[...ONLY].join(',')}`,
   );
+  if (loadAtStart > 0.5) {
+    log(
+      `warning: load average ${loadAtStart.toFixed(2)} at start; other work on this machine skews the figures`,
+    );
+  }
   const upstream = await child<ServerReady>(
     'server-main',
     // The bench posts callbacks itself, timed; the simulator's own would come long after the run.
@@ -844,7 +895,11 @@ async function main(): Promise<void> {
         await stop(load);
       }
     }
-    const asyncEnv = { ASYNC_RESULT_TIMEOUT_MS: '600000', REQUEST_RETENTION_MS: '900000' };
+    const asyncEnv = {
+      ASYNC_RESULT_TIMEOUT_MS: '600000',
+      REQUEST_RETENTION_MS: '900000',
+      WS_KEEPALIVE_MS: String(KEEPALIVE_MS),
+    };
     if (ONLY.has('b')) {
       const gateway = await startGateway(upstream, asyncEnv, SERVER_CORE);
       try {
@@ -893,6 +948,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     durationS: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1_000),
     quick: QUICK,
+    loadAverage: { atStart: loadAtStart, atEnd: loadavg()[0] },
     machine: machine(),
     settings: SETTINGS,
     rows,

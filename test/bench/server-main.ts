@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { buildApp, type GatewayApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
@@ -58,6 +59,8 @@ function usage(gc: boolean): ProcessUsage {
   };
 }
 
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+
 const profiler = {
   session: undefined as Session | undefined,
   post(method: string, params?: object): Promise<unknown> {
@@ -85,6 +88,19 @@ serveChild<ServerReady>(async () => {
     usage: (args: { gc?: boolean } | undefined) => usage(args?.gc === true),
     // For digging into memory per subscription: `node --inspect`-free snapshots on demand.
     heapSnapshot: (args: { path: string }) => writeHeapSnapshot(args.path),
+    // Event-loop delay over a window: how long anything (a callback, a ping round) would have waited.
+    loopDelayStart: () => {
+      loopDelay.reset();
+      loopDelay.enable();
+    },
+    loopDelayStop: () => {
+      loopDelay.disable();
+      return {
+        p50Ms: loopDelay.percentile(50) / 1e6,
+        p99Ms: loopDelay.percentile(99) / 1e6,
+        maxMs: loopDelay.max / 1e6,
+      };
+    },
     // CPU profile of a measured window only (`--profile`): startup and setup would drown the hot path.
     profileStart: () => profiler.start(),
     profileStop: (args: { path: string }) => profiler.stop(args.path),
