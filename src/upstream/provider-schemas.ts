@@ -1,85 +1,77 @@
-import { z } from 'zod';
+// zod 4 (shipped inside the zod 3.25 package): the same schemas parse about twice as fast as with zod 3, and every
+// provider answer goes through here.
+import { z } from 'zod/v4';
 import type { ProviderErrorBody, ProviderLogsResponse, ProviderResultsResponse } from './provider-types';
 
 /**
  * A known field that is dropped (not fatal) when it has the wrong type: the provider's data varies by country and
  * account package, and one odd field must not cost the caller the whole answer.
  */
-function lenient<T extends z.ZodTypeAny>(schema: T) {
+function lenient<T extends z.ZodType>(schema: T) {
   return schema.optional().catch(undefined);
 }
 
-const networkSchema = z
-  .object({
-    networkName: lenient(z.string()),
-    networkPrefix: lenient(z.string()),
-    countryName: lenient(z.string()),
-    countryPrefix: lenient(z.string()),
-    networkId: lenient(z.number().int()),
-  })
-  .passthrough();
+const networkSchema = z.looseObject({
+  networkName: lenient(z.string()),
+  networkPrefix: lenient(z.string()),
+  countryName: lenient(z.string()),
+  countryPrefix: lenient(z.string()),
+  networkId: lenient(z.number().int()),
+});
 
 // Status and error without their identifying fields are useless to clients (the schema makes them non-null), so a
 // malformed one is dropped as a whole rather than half-kept.
-const statusSchema = z
-  .object({
-    groupId: z.number(),
-    groupName: z.string(),
-    id: z.number(),
-    name: z.string(),
-    description: lenient(z.string()),
-    action: lenient(z.string()),
-  })
-  .passthrough();
+const statusSchema = z.looseObject({
+  groupId: z.number(),
+  groupName: z.string(),
+  id: z.number(),
+  name: z.string(),
+  description: lenient(z.string()),
+  action: lenient(z.string()),
+});
 
-const errorSchema = z
-  .object({
-    groupId: z.number(),
-    groupName: z.string(),
-    id: z.number(),
-    name: z.string(),
-    description: lenient(z.string()),
-    permanent: lenient(z.boolean()),
-  })
-  .passthrough();
+const errorSchema = z.looseObject({
+  groupId: z.number(),
+  groupName: z.string(),
+  id: z.number(),
+  name: z.string(),
+  description: lenient(z.string()),
+  permanent: lenient(z.boolean()),
+});
 
-// passthrough: unknown per-number fields are kept (the provider adds fields over time), only wrong types are dropped.
-const resultSchema = z
-  .object({
-    to: z.string(),
-    mccMnc: lenient(z.string()),
-    imsi: lenient(z.string()),
-    originalNetwork: lenient(networkSchema),
-    ported: lenient(z.boolean()),
-    portedNetwork: lenient(networkSchema),
-    roaming: lenient(z.boolean()),
-    roamingNetwork: lenient(networkSchema),
-    servingMSC: lenient(z.string()),
-    status: lenient(statusSchema),
-    error: lenient(errorSchema),
-    messageId: lenient(z.string()),
-  })
-  .passthrough();
+// Loose: unknown per-number fields are kept (the provider adds fields over time), only wrong types are dropped.
+const resultSchema = z.looseObject({
+  to: z.string(),
+  mccMnc: lenient(z.string()),
+  imsi: lenient(z.string()),
+  originalNetwork: lenient(networkSchema),
+  ported: lenient(z.boolean()),
+  portedNetwork: lenient(networkSchema),
+  roaming: lenient(z.boolean()),
+  roamingNetwork: lenient(networkSchema),
+  servingMSC: lenient(z.string()),
+  status: lenient(statusSchema),
+  error: lenient(errorSchema),
+  messageId: lenient(z.string()),
+});
 
-// Not passthrough: unknown top-level keys are dropped, so nothing but bulkId and results travels further.
+// Not loose: unknown top-level keys are dropped, so nothing but bulkId and results travels further.
 const resultsResponseSchema = z.object({
   bulkId: lenient(z.string()),
   results: z.array(resultSchema),
 });
 
-const logSchema = z
-  .object({
-    bulkId: lenient(z.string()),
-    messageId: lenient(z.string()),
-    to: z.string(),
-    sentAt: lenient(z.string()),
-    doneAt: lenient(z.string()),
-    mccMnc: lenient(z.string()),
-    price: lenient(z.object({ currency: z.string(), pricePerLookup: z.number() }).passthrough()),
-    status: lenient(statusSchema),
-    error: lenient(errorSchema),
-  })
-  .passthrough();
+const logSchema = z.looseObject({
+  bulkId: lenient(z.string()),
+  messageId: lenient(z.string()),
+  to: z.string(),
+  sentAt: lenient(z.string()),
+  doneAt: lenient(z.string()),
+  mccMnc: lenient(z.string()),
+  price: lenient(z.looseObject({ currency: z.string(), pricePerLookup: z.number() })),
+  status: lenient(statusSchema),
+  error: lenient(errorSchema),
+});
 
 const logsResponseSchema = z.object({ results: z.array(logSchema) });
 
@@ -104,30 +96,37 @@ export class ProviderShapeError extends Error {
   }
 }
 
-function firstIssuePath(error: z.ZodError): string {
+function firstIssuePath(error: z.core.$ZodError): string {
   const path = error.issues[0]?.path ?? [];
   return path.length === 0
     ? '(root)'
     : path
-        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
         .join('')
         .replace(/^\./, '');
 }
 
-/** Deletes keys whose value is `undefined` (left behind by dropped fields), recursively through plain objects/arrays. */
+/**
+ * Deletes keys whose value is `undefined` (left behind by dropped fields), in place, recursively through objects
+ * and arrays. Only for values the parser just built (or JSON just parsed): nothing else shares them.
+ */
 function withoutUndefined<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(withoutUndefined) as T;
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value)) {
-      if (v !== undefined) out[key] = withoutUndefined(v);
+    if (Array.isArray(value)) {
+      for (const item of value) withoutUndefined(item);
+    } else {
+      const record = value as Record<string, unknown>;
+      for (const key in record) {
+        const v = record[key];
+        if (v === undefined) delete record[key];
+        else if (typeof v === 'object' && v !== null) withoutUndefined(v);
+      }
     }
-    return out as T;
   }
   return value;
 }
 
-function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, json: unknown): T {
+function parseWith<T>(schema: z.ZodType<T>, json: unknown): T {
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw new ProviderShapeError(firstIssuePath(parsed.error));
   return withoutUndefined(parsed.data);

@@ -6,8 +6,15 @@ import { Samples, summarise, type LatencySummary } from './stats';
 /** One HTTP request shape, repeated by both load modes. */
 export interface LoadTarget {
   url: string;
-  body: string;
+  /** Sent in turn, one per request: distinct bodies keep the gateway from sharing provider calls between them. */
+  bodies: string[];
   headers: Record<string, string>;
+}
+
+/** The next body of `target`, in turn. */
+function rotation(target: LoadTarget): () => string {
+  let next = 0;
+  return () => target.bodies[next++ % target.bodies.length];
 }
 
 /** Result of a closed-loop run (autocannon). */
@@ -36,13 +43,18 @@ function runAutocannon(target: LoadTarget, connections: number, durationS: numbe
   const latencies = new Samples();
   let errors = 0;
   const startedAtMs = performance.now();
+  const nextBody = rotation(target);
   return new Promise<ClosedLoopResult>((resolve, reject) => {
     const instance = autocannon(
       {
         url: target.url,
-        method: 'POST',
-        headers: target.headers,
-        body: target.body,
+        requests: [
+          {
+            method: 'POST',
+            headers: target.headers,
+            setupRequest: (request) => ({ ...request, body: nextBody() }),
+          },
+        ],
         connections,
         pipelining: 1,
         duration: durationS,
@@ -80,6 +92,7 @@ async function runOpenLoop(
   durationS: number,
 ): Promise<OpenLoopResult> {
   const path = new URL(target.url).pathname;
+  const nextBody = rotation(target);
   const total = Math.max(1, Math.round(rate * durationS));
   const intervalMs = 1_000 / rate;
   const latencies = new Samples();
@@ -103,7 +116,7 @@ async function runOpenLoop(
         const scheduled = start + sent * intervalMs;
         sent++;
         pool
-          .request({ path, method: 'POST', headers: target.headers, body: target.body })
+          .request({ path, method: 'POST', headers: target.headers, body: nextBody() })
           .then(async (response) => {
             await response.body.text();
             if (response.statusCode === 200) latencies.push(performance.now() - scheduled);

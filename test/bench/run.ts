@@ -231,32 +231,39 @@ async function benchSync(upstream: BenchChild<ServerReady>, load: BenchChild<obj
   // to grow from run to run, their garbage collection would show in every later run's tail latency.
   const resetSimulators = () => Promise.all([direct.call('reset'), upstream.call('reset')]);
 
+  // Every request asks for numbers of its own (in turn from BODIES sets): identical concurrent requests would let
+  // the gateway share one provider call between them (in-flight coalescing, measured in (c)), which flatters it.
+  const BODIES = 512;
+  const numberSets = (size: number) =>
+    Array.from({ length: BODIES }, (_, b) =>
+      Array.from({ length: size }, (_, i) => number(41_791_000_000, b * size + i)),
+    );
   const target = (kind: Kind, size: number): LoadTarget => {
-    const to = Array.from({ length: size }, (_, i) => number(41_791_000_000, i));
+    const sets = numberSets(size);
     if (kind === 'direct') {
       return {
         url: `${direct.ready.url}/number/1/query`,
-        body: JSON.stringify({ to }),
+        bodies: sets.map((to) => JSON.stringify({ to })),
         headers: { 'content-type': 'application/json', authorization: `App ${direct.ready.apiKey}` },
       };
     }
     if (kind === 'proxy') {
       return {
         url: `${proxy.ready.url}/`,
-        body: JSON.stringify({ to }),
+        bodies: sets.map((to) => JSON.stringify({ to })),
         headers: { 'content-type': 'application/json' },
       };
     }
     return {
       url: gateway.ready.graphqlUrl as string,
-      body: JSON.stringify({ query: LOOKUP_NUMBERS, variables: { to } }),
+      bodies: sets.map((to) => JSON.stringify({ query: LOOKUP_NUMBERS, variables: { to } })),
       headers: { 'content-type': 'application/json' },
     };
   };
 
   const check = async (kind: Kind, size: number) => {
     const t = target(kind, size);
-    const response = await fetch(t.url, { method: 'POST', headers: t.headers, body: t.body });
+    const response = await fetch(t.url, { method: 'POST', headers: t.headers, body: t.bodies[0] });
     const body = (await response.json()) as { results?: unknown[]; data?: { lookupNumbers?: unknown[] } };
     const results = body.results ?? body.data?.lookupNumbers;
     if (response.status !== 200 || results?.length !== size) {
