@@ -10,14 +10,14 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { Redis } from 'ioredis';
 import type { GatewayConfig } from './config';
 import type { GatewayContext } from './graphql/context';
-import { LookupService } from './lookup/lookup-service';
+import { LookupService, type LookupProvider } from './lookup/lookup-service';
 import { createLogger, type Logger } from './observability/logger';
 import { GatewayMetrics } from './observability/metrics';
 import { OperationObserver } from './observability/operation-observer';
 import { MemoryPubSub } from './pubsub/memory-pubsub';
 import type { PubSub } from './pubsub/pubsub';
 import { RedisPubSub } from './pubsub/redis-pubsub';
-import { CALLBACK_PATH } from './requests/callback-route';
+import { CALLBACK_PATH, createCallbackReceiver } from './requests/callback-route';
 import { MemoryRequestStore } from './requests/memory-request-store';
 import { guardStore } from './requests/guarded-store';
 import { RedisRequestStore } from './requests/redis-request-store';
@@ -25,7 +25,8 @@ import { RequestRegistry } from './requests/request-registry';
 import type { RequestStore } from './requests/request-store';
 import { buildGatewaySchema } from './schema';
 import { createErrorFormatter } from './server/format-error';
-import { createHttpApp, createKeyAuthenticator } from './server/http-app';
+import { createHttpHandler, createKeyAuthenticator } from './server/http-app';
+import { createJitExecution } from './server/jit-executor';
 import { createWebSocketOperationGuard } from './server/operation-guard';
 import {
   createDepthLimitRule,
@@ -161,12 +162,10 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   let simulator: ProviderSimulator | undefined = options.simulator;
   const ownSimulator = !config.provider.baseUrl && !options.simulator;
   let provider: ProviderClient | undefined;
-  const providerProxy = {
-    query: (to: string[], signal?: AbortSignal) => (provider as ProviderClient).query(to, signal),
-    notify: (to: string[], url: string, signal?: AbortSignal) =>
-      (provider as ProviderClient).notify(to, url, signal),
-    logs: (q: Parameters<ProviderClient['logs']>[0], signal?: AbortSignal) =>
-      (provider as ProviderClient).logs(q, signal),
+  const providerProxy: LookupProvider = {
+    query: (to, options) => (provider as ProviderClient).query(to, options),
+    notify: (to, url, options) => (provider as ProviderClient).notify(to, url, options),
+    logs: (query, options) => (provider as ProviderClient).logs(query, options),
   };
 
   let url = '';
@@ -193,7 +192,6 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     registry,
     clientId,
     requestId,
-    logger: logger.child({ reqId: requestId }),
   });
 
   const schema = buildGatewaySchema();
@@ -201,7 +199,8 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   let ws: GatewayWebSocketServer | undefined;
 
   const apollo = new ApolloServer<GatewayContext>({
-    schema,
+    // The schema, served through graphql-jit: compiled once per operation instead of interpreted per request.
+    gateway: createJitExecution(schema),
     introspection: config.http.introspection,
     csrfPrevention: true,
     // src/index.ts owns SIGTERM/SIGINT: Apollo's own handler would stop the server and re-raise the signal,
@@ -325,9 +324,9 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
       });
 
       await apollo.start();
-      const expressApp = createHttpApp({
+      const handler = createHttpHandler({
         apollo,
-        registry,
+        callbacks: createCallbackReceiver(registry),
         logger,
         metrics,
         graphqlPath: GRAPHQL_PATH,
@@ -346,7 +345,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
           { name: 'provider', check: () => (provider as ProviderClient).ping() },
         ],
       });
-      httpServer.on('request', expressApp);
+      httpServer.on('request', handler);
       // A client that trickles a body (or headers) must not hold a connection for Node's default 5 minutes.
       httpServer.requestTimeout = 30_000;
       httpServer.headersTimeout = 10_000;

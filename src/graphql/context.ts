@@ -1,6 +1,5 @@
 import type { LookupService } from '../lookup/lookup-service';
 import type { RequestRegistry } from '../requests/request-registry';
-import type { Logger } from '../observability/logger';
 
 /** Per-operation context, the same over HTTP and WebSocket. */
 export interface GatewayContext {
@@ -10,9 +9,8 @@ export interface GatewayContext {
   clientId?: string;
   /**
    * The operation's request id: the HTTP request's `X-Request-Id` (or a generated one, echoed in the response),
-   * a fresh UUID per WebSocket operation. Logged as `reqId` (`requestId` in logs is an async request's id).
+   * a fresh UUID per WebSocket operation. Logged as `reqId` (`requestId` in logs is an async request's id) on
+   * every line the operation writes, its provider calls' included.
    */
   requestId: string;
-  /** Bound to `reqId`, so every line an operation writes can be correlated. */
-  logger: Logger;
 }

@@ -114,6 +114,14 @@ function toError(value: ProviderError | undefined): ErrorData | undefined {
 }
 
 /**
+ * The number a provider result is about, as the gateway sends numbers (international digits only): the provider
+ * echoes `to` as it was sent, but a leading `+` or `00`, spaces or dashes are dropped should it add them.
+ */
+export function resultNumber(to: string): string {
+  return to.replace(/\D+/g, '').replace(/^00/, '');
+}
+
+/**
  * Maps one provider result to the gateway's shape, field by field, dropping values of the wrong type rather
  * than failing the whole response (every field but `to` may be missing). Pure.
  */

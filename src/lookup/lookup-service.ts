@@ -3,15 +3,27 @@ import { BadUserInputError, GatewayErrorCode, UpstreamError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { RequestRecord } from '../requests/request-store';
 import type { RequestRegistry } from '../requests/request-registry';
-import type { ProviderLog, ProviderLogsQuery, ProviderResultsResponse } from '../upstream/provider-types';
-import { toLookupResult, type LookupResultData } from './lookup-result';
+import type { ProviderCallOptions } from '../upstream/provider-client';
+import type {
+  ProviderLog,
+  ProviderLogsQuery,
+  ProviderResult,
+  ProviderResultsResponse,
+} from '../upstream/provider-types';
+import { resultNumber, toLookupResult, type LookupResultData } from './lookup-result';
 import { normalizeNumbers } from './phone-numbers';
 
 /** The provider calls the service needs (the upstream client implements them). */
 export interface LookupProvider {
-  query(to: string[], signal?: AbortSignal): Promise<ProviderResultsResponse>;
-  notify(to: string[], notifyUrl: string, signal?: AbortSignal): Promise<ProviderResultsResponse>;
-  logs(query: ProviderLogsQuery, signal?: AbortSignal): Promise<{ results: ProviderLog[] }>;
+  query(to: string[], options?: ProviderCallOptions): Promise<ProviderResultsResponse>;
+  notify(to: string[], notifyUrl: string, options?: ProviderCallOptions): Promise<ProviderResultsResponse>;
+  logs(query: ProviderLogsQuery, options?: ProviderCallOptions): Promise<{ results: ProviderLog[] }>;
+}
+
+/** Who an operation of the service runs for. */
+export interface OperationScope {
+  /** The operation's request id, for the log lines of the provider calls it makes (a shared call: the first's). */
+  requestId?: string;
 }
 
 /** Options of {@link LookupService}. */
@@ -77,23 +89,8 @@ interface CacheEntry {
   expiresAtMs: number;
 }
 
-interface Deferred {
-  promise: Promise<LookupResultData>;
-  resolve: (value: LookupResultData) => void;
-  reject: (error: unknown) => void;
-}
-
-function defer(): Deferred {
-  let resolve!: (value: LookupResultData) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<LookupResultData>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A waiter attaches later; an early rejection must not count as unhandled in between.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
+/** What one provider call settled for each of its numbers: its result, or why there is none. */
+type CallOutcome = Map<string, LookupResultData | UpstreamError>;
 
 /** Provider date-time format: `2015-02-22T17:42:05.390+0000`. Throws RangeError for an invalid date. */
 export function toProviderDate(value: Date | string): string {
@@ -122,7 +119,9 @@ export function fromProviderDate(value: unknown): string | undefined {
  * async request flow. Every provider failure surfaces as the upstream client's UpstreamError.
  */
 export class LookupService {
-  private readonly inflight = new Map<string, Deferred>();
+  // Numbers with a provider call in flight, each mapped to that call: a concurrent operation asking for one of them
+  // joins the call instead of making its own.
+  private readonly inflight = new Map<string, Promise<CallOutcome>>();
   // Expiry is checked here rather than by lru-cache's own TTL, which counts from the moment of `set` (after the
   // provider answered) and reads a clock cached for a millisecond: both would serve a result past its TTL.
   private readonly cache: LRUCache<string, CacheEntry> | undefined;
@@ -149,15 +148,18 @@ export class LookupService {
    * Synchronous lookup: one result per input entry, in input order. Throws BadUserInputError before any
    * provider call when an entry is invalid; a provider failure rejects the whole operation.
    */
-  async lookupNumbers(inputs: readonly string[]): Promise<LookupResultData[]> {
+  async lookupNumbers(inputs: readonly string[], scope: OperationScope = {}): Promise<LookupResultData[]> {
     const { numbers, unique } = normalizeNumbers(inputs, { maxCount: this.options.maxNumbersPerOperation });
-    const byNumber = await this.resolveNumbers(unique);
+    const byNumber = await this.resolveNumbers(unique, scope);
     return numbers.map((n) => byNumber.get(n) as LookupResultData);
   }
 
-  private async resolveNumbers(unique: string[]): Promise<Map<string, LookupResultData>> {
+  private async resolveNumbers(
+    unique: string[],
+    scope: OperationScope,
+  ): Promise<Map<string, LookupResultData>> {
     const out = new Map<string, LookupResultData>();
-    const waits: Promise<void>[] = [];
+    const joined = new Map<Promise<CallOutcome>, string[]>();
     const mine: string[] = [];
     let cacheHits = 0;
     let coalesced = 0;
@@ -171,13 +173,12 @@ export class LookupService {
       const running = this.inflight.get(number);
       if (running) {
         coalesced++;
-        waits.push(running.promise.then((r) => void out.set(number, r)));
+        const waiting = joined.get(running);
+        if (waiting) waiting.push(number);
+        else joined.set(running, [number]);
         continue;
       }
-      // Registered before any await, so a concurrent operation asking for the same number joins this call.
-      this.inflight.set(number, defer());
       mine.push(number);
-      waits.push((this.inflight.get(number) as Deferred).promise.then((r) => void out.set(number, r)));
     }
     const chunks: string[][] = [];
     for (let i = 0; i < mine.length; i += this.chunkSize) chunks.push(mine.slice(i, i + this.chunkSize));
@@ -188,51 +189,69 @@ export class LookupService {
       coalesced,
     });
 
-    let next = 0;
-    const worker = async () => {
-      while (next < chunks.length) await this.queryChunk(chunks[next++]);
-    };
-    const workers = Array.from({ length: Math.min(this.options.chunkConcurrency, chunks.length) }, worker);
-    await Promise.all([...workers, ...waits]);
+    // Every chunk's call is registered before the first await, so a concurrent operation asking for the same
+    // number joins it; at most chunkConcurrency of them run at once.
+    let running = 0;
+    const queued: (() => void)[] = [];
+    const calls = chunks.map(async (chunk) => {
+      if (running >= this.options.chunkConcurrency) await new Promise<void>((go) => queued.push(go));
+      running++;
+      try {
+        return await this.queryChunk(chunk, scope);
+      } finally {
+        running--;
+        queued.shift()?.();
+      }
+    });
+    calls.forEach((call, i) => {
+      const settled = () => {
+        for (const number of chunks[i]) if (this.inflight.get(number) === call) this.inflight.delete(number);
+      };
+      call.then(settled, settled);
+      for (const number of chunks[i]) this.inflight.set(number, call);
+      joined.set(call, chunks[i]);
+    });
+
+    for (const [call, numbers] of joined) {
+      const outcome = await call;
+      for (const number of numbers) {
+        const result = outcome.get(number) as LookupResultData | UpstreamError;
+        if (result instanceof UpstreamError) throw result;
+        out.set(number, result);
+      }
+    }
     return out;
   }
 
-  private async queryChunk(chunk: string[]): Promise<void> {
-    const settle = (number: string, outcome: { result: LookupResultData } | { error: unknown }) => {
-      const deferred = this.inflight.get(number);
-      this.inflight.delete(number);
-      if (!deferred) return;
-      if ('result' in outcome) deferred.resolve(outcome.result);
-      else deferred.reject(outcome.error);
-    };
+  private async queryChunk(chunk: string[], scope: OperationScope): Promise<CallOutcome> {
     // The provider may look a number up at any moment of the call, retries included: age counts from its start.
     const expiresAtMs = this.now() + this.options.cacheTtlMs;
-    let response: ProviderResultsResponse;
-    try {
-      response = await this.options.provider.query(chunk);
-    } catch (error) {
-      for (const number of chunk) settle(number, { error });
-      return;
+    const response = await this.options.provider.query(chunk, { requestId: scope.requestId });
+    const byNumber = new Map<string, ProviderResult>();
+    for (const result of response.results) {
+      // The provider echoes `to` as sent, but may format it (a leading + or 00): matched on its digits, never on
+      // its position, so a result can only ever be reported for the number it is about.
+      const number = resultNumber(result.to);
+      if (!byNumber.has(number)) byNumber.set(number, result);
     }
-    const byTo = new Map<string, (typeof response.results)[number]>();
-    for (const result of response.results) if (!byTo.has(result.to)) byTo.set(result.to, result);
-    chunk.forEach((number, index) => {
-      // The provider echoes `to` as sent; fall back to position when it reformatted it.
-      const raw =
-        byTo.get(number) ?? (response.results.length === chunk.length ? response.results[index] : undefined);
+    const outcome: CallOutcome = new Map();
+    for (const number of chunk) {
+      const raw = byNumber.get(number);
       if (!raw) {
-        settle(number, {
-          error: new UpstreamError(
+        outcome.set(
+          number,
+          new UpstreamError(
             GatewayErrorCode.UPSTREAM_BAD_RESPONSE,
             'The provider answered without a result for one of the numbers.',
           ),
-        });
-        return;
+        );
+        continue;
       }
       const result = toLookupResult(raw, number);
       if (this.cache && this.now() < expiresAtMs) this.cache.set(number, { result, expiresAtMs });
-      settle(number, { result });
-    });
+      outcome.set(number, result);
+    }
+    return outcome;
   }
 
   /**
@@ -241,7 +260,11 @@ export class LookupService {
    * the error thrown; if the outcome is unknown, the request stays PENDING (results may still come) and the
    * error carries its id in `extensions.requestId`.
    */
-  async requestLookup(inputs: readonly string[], ownerId?: string): Promise<RequestRecord> {
+  async requestLookup(
+    inputs: readonly string[],
+    ownerId?: string,
+    scope: OperationScope = {},
+  ): Promise<RequestRecord> {
     const { unique } = normalizeNumbers(inputs, { maxCount: this.options.maxNumbersPerOperation });
     const { registry } = this.options;
     const { record, secret } = await registry.create(unique, ownerId);
@@ -250,7 +273,9 @@ export class LookupService {
     let sent = 0;
     try {
       for (let i = 0; i < unique.length; i += this.chunkSize) {
-        const ack = await this.options.provider.notify(unique.slice(i, i + this.chunkSize), notifyUrl);
+        const ack = await this.options.provider.notify(unique.slice(i, i + this.chunkSize), notifyUrl, {
+          requestId: scope.requestId,
+        });
         sent++;
         if (ack.bulkId) bulkIds.push(ack.bulkId);
       }
@@ -270,9 +295,9 @@ export class LookupService {
   }
 
   /** The lookup history (provider GET /number/1/logs); throws BadUserInputError for a bad filter. */
-  async lookupLogs(filter: LookupLogFilterData = {}): Promise<LookupLogData[]> {
+  async lookupLogs(filter: LookupLogFilterData = {}, scope: OperationScope = {}): Promise<LookupLogData[]> {
     const query = this.toLogsQuery(filter);
-    const response = await this.options.provider.logs(query);
+    const response = await this.options.provider.logs(query, { requestId: scope.requestId });
     return response.results.map((log) => {
       const mapped = toLookupResult({ ...log, to: typeof log.to === 'string' ? log.to : '' });
       const price =

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -20,18 +19,6 @@ export const REDACTED_PATHS = [
   '*.connectionParams',
 ];
 
-const logContext = new AsyncLocalStorage<{ reqId: string }>();
-
-/**
- * Runs `fn` so that every line any {@link createLogger} logger writes while it runs, and in everything it
- * awaits, carries `reqId` (the HTTP request's or the operation's id): provider calls made for an operation
- * are logged with that operation's id without being handed a logger. Lines from a logger already bound to a
- * `reqId` keep theirs.
- */
-export function withRequestId<T>(reqId: string, fn: () => T): T {
-  return logContext.run({ reqId }, fn);
-}
-
 /**
  * Creates the JSON logger (pino) used by every component. `level` defaults to `info`; `silent` turns it off
  * (tests). Lines go to stdout unless `destination` is given (tests capture them that way). Secrets are
@@ -47,10 +34,6 @@ export function createLogger(
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
-      mixin: (_fields, _level, logger) => {
-        const store = logContext.getStore();
-        return store && !('reqId' in logger.bindings()) ? { reqId: store.reqId } : {};
-      },
     },
     options.destination,
   );

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { GatewayError, NotFoundError, ServiceUnavailableError } from '../errors';
-import { isFinalResult, toLookupResult, type LookupResultData } from '../lookup/lookup-result';
+import { isFinalResult, resultNumber, toLookupResult, type LookupResultData } from '../lookup/lookup-result';
 import type { Logger } from '../observability/logger';
 import { lookupTopic, type LookupEvent, type PubSub } from '../pubsub/pubsub';
 import type { ProviderResult } from '../upstream/provider-types';
@@ -41,10 +41,6 @@ const sha256 = (value: string): Buffer => createHash('sha256').update(value).dig
 
 const isOverdue = (record: RequestRecord): boolean =>
   record.state === 'PENDING' && Date.parse(record.expiresAt) <= Date.now();
-
-function digitsOnly(value: string): string {
-  return value.replace(/\D+/g, '').replace(/^00/, '');
-}
 
 /**
  * The async request core: creates requests, takes the provider's callbacks, and turns a request into a stream
@@ -155,7 +151,7 @@ export class RequestRegistry {
         ignored++;
         continue;
       }
-      const number = wanted.has(to) ? to : digitsOnly(to);
+      const number = wanted.has(to) ? to : resultNumber(to);
       const result = toLookupResult(raw as ProviderResult, number);
       // A pending status is an acknowledgement, not an answer: it must never take a final result's place.
       if (!wanted.has(number) || !isFinalResult(result) || finals.has(number)) {

@@ -1,21 +1,21 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApolloServer } from '@apollo/server';
-import { expressMiddleware } from '@as-integrations/express5';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeaderMap, type ApolloServer } from '@apollo/server';
+import bodyParser from 'body-parser';
 import cors from 'cors';
-import express, { type NextFunction, type Request, type Response } from 'express';
 import { GraphQLError } from 'graphql';
 import { GatewayErrorCode } from '../errors';
 import type { GatewayContext } from '../graphql/context';
 import type { GatewayMetrics } from '../observability/metrics';
-import { withRequestId, type Logger } from '../observability/logger';
+import type { Logger } from '../observability/logger';
 import type { OperationObserver } from '../observability/operation-observer';
 import {
-  CALLBACK_PATH,
-  createCallbackGuard,
-  createCallbackHandler,
-  type CallbackReason,
+  callbackAnswer,
+  parseCallbackPath,
+  type CallbackAnswer,
+  type CallbackReceiver,
 } from '../requests/callback-route';
-import type { RequestRegistry } from '../requests/request-registry';
+import { clientAddress } from './operation-guard';
 import { rateLimitKey, type OperationRateLimiter } from './rate-limit';
 
 /** A dependency /readyz checks. `check` never throws; false = not ready. */
@@ -24,10 +24,10 @@ export interface ReadinessCheck {
   check: () => Promise<boolean>;
 }
 
-/** Options of {@link createHttpApp}. */
-export interface HttpAppOptions {
+/** Options of {@link createHttpHandler}. */
+export interface HttpHandlerOptions {
   apollo: ApolloServer<GatewayContext>;
-  registry: RequestRegistry;
+  callbacks: CallbackReceiver;
   logger: Logger;
   metrics: GatewayMetrics;
   graphqlPath: string;
@@ -47,6 +47,9 @@ export interface HttpAppOptions {
   /** Reverse proxies in front of the gateway whose `X-Forwarded-For` is trusted for client addresses (`TRUST_PROXY`). */
   trustProxyHops: number;
 }
+
+/** A `(req, res)` listener for `http.Server`'s `request` event. */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** The request id header: honoured when a client or proxy sends a sane one, else generated; always echoed. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -81,143 +84,58 @@ export function createKeyAuthenticator(keys: string[]) {
   };
 }
 
+/** What body-parser attaches to a request it has read. */
+type ParsedRequest = IncomingMessage & { body?: unknown };
+
+/** body-parser's failures: an HTTP status and a machine-readable type. */
+interface BodyError {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/** Runs a connect-style middleware (body-parser, cors) and resolves once it calls `next`. */
+function through(
+  middleware: (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  return new Promise((resolve, reject) =>
+    middleware(req, res, (error?: unknown) => (error ? reject(error) : resolve())),
+  );
+}
+
 /**
- * The HTTP routes on one express app: GraphQL at `graphqlPath`, the provider's callback route, health,
- * readiness and metrics. A thin adapter: everything it does is delegated.
+ * The gateway's HTTP routes on plain `node:http`: GraphQL at `graphqlPath` (Apollo Server through its
+ * `executeHTTPGraphQLRequest`, behind CORS and a size-limited JSON body parser), the provider's callback route,
+ * `/healthz`, `/readyz` and `/metrics`; anything else is `404 {"code":"NOT_FOUND"}`. A thin adapter: everything
+ * it does is delegated. No web framework in between: on this hot path one cost as much CPU as the rest of the
+ * request together.
  */
-export function createHttpApp(options: HttpAppOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('trust proxy', options.trustProxyHops);
-
-  app.use((req, res, next) => {
-    const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
-    res.locals.requestId = requestId;
-    res.setHeader(REQUEST_ID_HEADER, requestId);
-    next();
+export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
+  const { apollo, metrics, logger } = options;
+  const graphqlPaths = new Set([options.graphqlPath, `${options.graphqlPath}/`]);
+  const corsMiddleware = cors({
+    origin: options.corsOrigins.includes('*') ? true : options.corsOrigins,
+    credentials: false,
+    maxAge: 600,
+    exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'],
   });
+  const jsonBody = bodyParser.json({ limit: options.maxBodyBytes });
+  const rawBody = bodyParser.raw({ type: () => true, limit: options.callbackMaxBodyBytes });
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-
-  app.get('/readyz', async (_req, res) => {
-    const results = await Promise.all(
-      options.readiness.map(async ({ name, check }) => [name, await check().catch(() => false)] as const),
-    );
-    const ready = results.every(([, ok]) => ok);
-    res.status(ready ? 200 : 503).json({
-      status: ready ? 'ready' : 'unavailable',
-      checks: Object.fromEntries(results.map(([name, ok]) => [name, ok ? 'ok' : 'unavailable'])),
-    });
-  });
-
-  app.get('/metrics', async (_req, res) => {
-    res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
-  });
-
-  const reportCallback = (req: Request, log: Logger) => (reason: CallbackReason) => {
-    options.metrics.callbacks.inc({ reason });
-    if (reason !== 'accepted') {
-      log.warn({ route: 'callback', requestId: req.params.id.slice(0, 64), reason }, 'callback refused');
-    }
-  };
-  app.post(
-    `${CALLBACK_PATH}/:id/:secret`,
-    createCallbackGuard(options.registry, (req, reason) =>
-      reportCallback(req, options.logger.child({ reqId: req.res?.locals.requestId }))(reason),
-    ),
-    express.raw({ type: () => true, limit: options.callbackMaxBodyBytes }),
-    (req, res) => {
-      const requestId = res.locals.requestId as string;
-      // Never log the URL: its last segment is the callback secret.
-      const log = options.logger.child({ reqId: requestId });
-      const handle = createCallbackHandler(options.registry, log, reportCallback(req, log));
-      return withRequestId(requestId, () => handle(req, res));
-    },
-  );
-
-  app.use(
-    options.graphqlPath,
-    cors<cors.CorsRequest>({
-      origin: options.corsOrigins.includes('*') ? true : options.corsOrigins,
-      credentials: false,
-      maxAge: 600,
-      exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'],
-    }),
-    express.json({ limit: options.maxBodyBytes }),
-    (req: Request, res: Response, next: NextFunction) => {
-      if (options.maxBatchSize > 0 && Array.isArray(req.body) && req.body.length > options.maxBatchSize) {
-        res.status(400).json({
-          errors: [
-            {
-              message: `A batch may hold at most ${options.maxBatchSize} operations (MAX_BATCH_SIZE).`,
-              extensions: { code: 'BAD_REQUEST', maxBatchSize: options.maxBatchSize },
-            },
-          ],
-        });
-        return;
-      }
-      // Entered after body parsing: the parser's stream events would not carry the context along.
-      withRequestId(res.locals.requestId as string, next);
-    },
-    expressMiddleware(options.apollo, {
-      context: async ({ req, res }) => {
-        const requestId = res.locals.requestId as string;
-        const header = req.headers.authorization;
-        const key = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
-        const clientId = options.authenticate(key);
-        const operations = Array.isArray(req.body) ? req.body.length : 1;
-        const refuse = (error: GraphQLError): never => {
-          const name = (req.body as { operationName?: unknown } | undefined)?.operationName;
-          const observed = options.observer.begin({
-            transport: 'http',
-            requestId,
-            operationName: typeof name === 'string' ? name : undefined,
-          });
-          observed.end(String(error.extensions.code));
-          throw error;
-        };
-        if (clientId === null) {
-          refuse(
-            new GraphQLError('A valid API key is required: send "Authorization: Bearer <key>".', {
-              extensions: { code: GatewayErrorCode.UNAUTHENTICATED, http: { status: 401 } },
-            }),
-          );
-        }
-        const limited = await options.rateLimiter.admit(
-          rateLimitKey(clientId ?? undefined, req.ip),
-          operations,
-        );
-        if (limited) refuse(limited);
-        return options.context(clientId ?? undefined, requestId);
-      },
-    }),
-  );
-
-  app.use((_req, res) => {
-    res.status(404).json({ code: 'NOT_FOUND' });
-  });
-
-  // Body parser failures (too large, bad JSON) and anything else thrown by a route.
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const status = (error as { status?: number; statusCode?: number }).status ?? 500;
-    const type = (error as { type?: string }).type;
-    if (req.path.startsWith(CALLBACK_PATH)) {
-      const reason = status === 413 ? 'too_large' : 'bad_json';
-      const log = options.logger.child({ reqId: res.locals.requestId as string, route: 'callback' });
-      if (status >= 500) log.error({ err: error }, 'callback route failed');
-      else log.warn({ reason }, 'callback refused');
-      options.metrics.callbacks.inc({ reason: status >= 500 ? 'store_unavailable' : reason });
-      res
-        .status(status >= 500 ? 500 : status === 413 ? 413 : 400)
-        .json({ code: status >= 500 ? 'INTERNAL' : reason.toUpperCase() });
-      return;
-    }
-    if (status >= 500) {
-      options.logger.error({ reqId: res.locals.requestId as string, err: error }, 'HTTP request failed');
-    }
+  const bodyFailure = (res: ServerResponse, requestId: string, error: unknown): void => {
+    const { status: given, statusCode, type } = error as BodyError;
+    const status = given ?? statusCode ?? 500;
+    if (status >= 500) logger.error({ reqId: requestId, err: error }, 'HTTP request failed');
     const code =
       status === 413
         ? 'PAYLOAD_TOO_LARGE'
@@ -236,8 +154,180 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
               : type === 'encoding.unsupported'
                 ? 'Unsupported Content-Encoding: send the body as is, gzip or deflate.'
                 : 'Bad request.';
-    res.status(status >= 500 ? 500 : status).json({ errors: [{ message, extensions: { code } }] });
-  });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendJson(res, status >= 500 ? 500 : status, { errors: [{ message, extensions: { code } }] });
+  };
 
-  return app;
+  const contextFor = async (req: IncomingMessage, requestId: string, body: unknown) => {
+    const key = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+    const clientId = options.authenticate(key);
+    const refuse = (error: GraphQLError): never => {
+      const name = (body as { operationName?: unknown } | undefined)?.operationName;
+      options.observer
+        .begin({ transport: 'http', requestId, operationName: typeof name === 'string' ? name : undefined })
+        .end(String(error.extensions.code));
+      throw error;
+    };
+    if (clientId === null) {
+      refuse(
+        new GraphQLError('A valid API key is required: send "Authorization: Bearer <key>".', {
+          extensions: { code: GatewayErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+        }),
+      );
+    }
+    const operations = Array.isArray(body) ? body.length : 1;
+    const address = clientAddress(req, options.trustProxyHops);
+    const limited = await options.rateLimiter.admit(rateLimitKey(clientId ?? undefined, address), operations);
+    if (limited) refuse(limited);
+    return options.context(clientId ?? undefined, requestId);
+  };
+
+  const graphql = async (req: ParsedRequest, res: ServerResponse, requestId: string, search: string) => {
+    // A preflight is answered by cors itself, which then never calls next.
+    if (req.method === 'OPTIONS') {
+      corsMiddleware(req, res, () => sendJson(res, 404, { code: 'NOT_FOUND' }));
+      return;
+    }
+    await through(corsMiddleware, req, res);
+    try {
+      await through(jsonBody, req, res);
+    } catch (error) {
+      bodyFailure(res, requestId, error);
+      return;
+    }
+    const body = req.body;
+    if (options.maxBatchSize > 0 && Array.isArray(body) && body.length > options.maxBatchSize) {
+      sendJson(res, 400, {
+        errors: [
+          {
+            message: `A batch may hold at most ${options.maxBatchSize} operations (MAX_BATCH_SIZE).`,
+            extensions: { code: 'BAD_REQUEST', maxBatchSize: options.maxBatchSize },
+          },
+        ],
+      });
+      return;
+    }
+    const headers = new HeaderMap();
+    for (const name in req.headers) {
+      const value = req.headers[name];
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search, body },
+      context: () => contextFor(req, requestId, body),
+    });
+    for (const [name, value] of response.headers) res.setHeader(name, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+
+  const callback = async (
+    req: ParsedRequest,
+    res: ServerResponse,
+    requestId: string,
+    params: { id: string; secret: string },
+  ) => {
+    // Never log the URL: its last segment is the callback secret.
+    const log = logger.child({ reqId: requestId });
+    const answer = (a: CallbackAnswer, close = false) => {
+      metrics.callbacks.inc({ reason: a.reason });
+      if (a.reason !== 'accepted') {
+        log.warn(
+          { route: 'callback', requestId: params.id.slice(0, 64), reason: a.reason },
+          'callback refused',
+        );
+      }
+      // A body left unread stays on the socket: close it rather than reuse a connection in an unknown state.
+      if (close) res.setHeader('connection', 'close');
+      sendJson(res, a.status, a.body);
+    };
+    const contentType = req.headers['content-type'];
+    const refused = await options.callbacks.admit(params.id, params.secret, contentType);
+    if (refused) {
+      answer(refused, true);
+      return;
+    }
+    try {
+      await through(rawBody, req, res);
+    } catch (error) {
+      const status = (error as BodyError).status ?? (error as BodyError).statusCode ?? 500;
+      if (status >= 500) log.error({ err: error, route: 'callback' }, 'callback route failed');
+      answer(
+        status >= 500
+          ? { ...callbackAnswer(500, 'store_unavailable'), body: { code: 'INTERNAL' } }
+          : status === 413
+            ? callbackAnswer(413, 'too_large')
+            : callbackAnswer(400, 'bad_json'),
+        true,
+      );
+      return;
+    }
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    answer(await options.callbacks.receive(params.id, params.secret, contentType, raw, log));
+  };
+
+  const readyz = async (res: ServerResponse) => {
+    const results = await Promise.all(
+      options.readiness.map(async ({ name, check }) => [name, await check().catch(() => false)] as const),
+    );
+    const ready = results.every(([, ok]) => ok);
+    sendJson(res, ready ? 200 : 503, {
+      status: ready ? 'ready' : 'unavailable',
+      checks: Object.fromEntries(results.map(([name, ok]) => [name, ok ? 'ok' : 'unavailable'])),
+    });
+  };
+
+  const metricsRoute = async (res: ServerResponse) => {
+    const text = await metrics.registry.metrics();
+    res.statusCode = 200;
+    res.setHeader('content-type', metrics.registry.contentType);
+    res.end(text);
+  };
+
+  return (req, res) => {
+    const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const pathname = query === -1 ? url : url.slice(0, query);
+    const method = req.method ?? 'GET';
+    let route: Promise<void> | undefined;
+    if (graphqlPaths.has(pathname)) {
+      route = graphql(req, res, requestId, query === -1 ? '' : url.slice(query));
+    } else if (method === 'POST') {
+      const params = parseCallbackPath(pathname);
+      if (params) route = callback(req, res, requestId, params);
+    } else if (method === 'GET' || method === 'HEAD') {
+      if (pathname === '/healthz') {
+        sendJson(res, 200, { status: 'ok' });
+        return;
+      }
+      if (pathname === '/readyz') route = readyz(res);
+      else if (pathname === '/metrics') route = metricsRoute(res);
+    }
+    if (!route) {
+      sendJson(res, 404, { code: 'NOT_FOUND' });
+      return;
+    }
+    route.catch((error: unknown) => {
+      logger.error({ reqId: requestId, err: error }, 'HTTP request failed');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendJson(res, 500, {
+        errors: [
+          { message: 'Internal server error', extensions: { code: GatewayErrorCode.INTERNAL_SERVER_ERROR } },
+        ],
+      });
+    });
+  };
 }

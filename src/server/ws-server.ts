@@ -12,7 +12,7 @@ import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { GatewayContext } from '../graphql/context';
-import { withRequestId, type Logger } from '../observability/logger';
+import type { Logger } from '../observability/logger';
 import {
   outcomeOf,
   type ObservedOperation,
@@ -105,12 +105,10 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
       schema: options.schema,
       // Close reasons never carry an internal error's message, whatever NODE_ENV says.
       isProd: true,
-      // Log lines written while an operation runs (provider calls included) carry its request id.
-      execute: (args) => withRequestId((args.contextValue as GatewayContext).requestId, () => execute(args)),
+      execute,
       // One execution per event for all subscribers of a request with the same operation (a fan-out), scoped
       // by client since results are scoped by client.
-      subscribe: (args) =>
-        withRequestId((args.contextValue as GatewayContext).requestId, () => sharedSubscribe(args)),
+      subscribe: sharedSubscribe,
       connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs,
       onConnect: (ctx) => {
         const clientId = options.authenticate(ctx.connectionParams);

@@ -91,6 +91,14 @@ export interface ProviderClientOptions {
   hooks?: ProviderClientHooks;
 }
 
+/** Per-call options of {@link ProviderClient}'s methods. */
+export interface ProviderCallOptions {
+  /** Cancels the call: see {@link ProviderClient} for what a cancelled call rejects with. */
+  signal?: AbortSignal;
+  /** The operation the call is made for: every log line of the call carries it as `reqId`. */
+  requestId?: string;
+}
+
 /** Largest provider body read: 1000 results of a few hundred bytes each fit many times over. */
 const MAX_RESPONSE_BYTES = 16_777_216;
 /** Idle keep-alive sockets are closed after this, below the usual 5 s (Node) to 60 s (load balancers) of servers. */
@@ -247,7 +255,7 @@ export class ProviderClient {
    * Synchronous lookup: POST /number/1/query with `{ to }` (numbers already normalised, at most 1000). Retried on
    * 429, 5xx, network errors and timeouts within the retry policy. Rejects with an {@link UpstreamError} only.
    */
-  query(to: string[], signal?: AbortSignal): Promise<ProviderResultsResponse> {
+  query(to: string[], options?: ProviderCallOptions): Promise<ProviderResultsResponse> {
     const body: ProviderQueryRequest = { to };
     return this.run(
       {
@@ -258,7 +266,7 @@ export class ProviderClient {
         parse: parseResultsResponse,
         secrets: [],
       },
-      signal,
+      options,
     );
   }
 
@@ -272,7 +280,7 @@ export class ProviderClient {
    * provider may have accepted the lookup and will then call `notifyUrl`. Every notify error carries
    * `outcomeKnown`. `notifyUrl` (which holds a callback secret) never appears in errors or logs.
    */
-  notify(to: string[], notifyUrl: string, signal?: AbortSignal): Promise<ProviderResultsResponse> {
+  notify(to: string[], notifyUrl: string, options?: ProviderCallOptions): Promise<ProviderResultsResponse> {
     const body: ProviderNotifyRequest = { to, notifyUrl, notifyContentType: 'application/json' };
     return this.run(
       {
@@ -283,7 +291,7 @@ export class ProviderClient {
         parse: parseResultsResponse,
         secrets: [notifyUrl, encodeURIComponent(notifyUrl)],
       },
-      signal,
+      options,
     );
   }
 
@@ -292,7 +300,7 @@ export class ProviderClient {
    * (`?bulkId=a&bulkId=b`). Retried like {@link query}; note the provider throttles this endpoint at 60 requests
    * per minute. Rejects with an {@link UpstreamError} only.
    */
-  logs(query: ProviderLogsQuery, signal?: AbortSignal): Promise<ProviderLogsResponse> {
+  logs(query: ProviderLogsQuery, options?: ProviderCallOptions): Promise<ProviderLogsResponse> {
     return this.run(
       {
         endpoint: 'logs',
@@ -301,7 +309,7 @@ export class ProviderClient {
         parse: parseLogsResponse,
         secrets: [],
       },
-      signal,
+      options,
     );
   }
 
@@ -342,15 +350,16 @@ export class ProviderClient {
     return this.disposed;
   }
 
-  private async run<T>(call: ProviderCall<T>, signal?: AbortSignal): Promise<T> {
+  private async run<T>(call: ProviderCall<T>, options: ProviderCallOptions = {}): Promise<T> {
     const { endpoint } = call;
+    const { signal, requestId: reqId } = options;
     const startedMs = performance.now();
     for (let attempt = 1; ; attempt++) {
       // Outside an attempt nothing is in flight, and notify only loops after failures it knows were not acted on.
-      if (signal?.aborted) throw this.fail(call, cancelledFailure(endpoint, true), attempt - 1);
-      if (this.disposed) throw this.fail(call, disposedFailure(endpoint), attempt - 1);
+      if (signal?.aborted) throw this.fail(call, cancelledFailure(endpoint, true), attempt - 1, reqId);
+      if (this.disposed) throw this.fail(call, disposedFailure(endpoint), attempt - 1, reqId);
       const permit = this.breaker.tryAcquire();
-      if (!permit) throw this.fail(call, this.breakerOpenFailure(endpoint), attempt - 1);
+      if (!permit) throw this.fail(call, this.breakerOpenFailure(endpoint), attempt - 1, reqId);
 
       const attemptTimeoutMs = Math.max(1, Math.min(this.timeoutMs, this.maxTotalMs - elapsedMs(startedMs)));
       const attemptStartedMs = performance.now();
@@ -359,7 +368,7 @@ export class ProviderClient {
       const status = result.ok ? undefined : result.failure.status;
       const outcome = result.ok ? 'ok' : result.failure.code;
       this.report('call', () => this.hooks.call?.({ endpoint, outcome, status, durationMs }));
-      this.logger.debug({ endpoint, attempt, outcome, status, durationMs }, 'provider attempt');
+      this.logger.debug({ reqId, endpoint, attempt, outcome, status, durationMs }, 'provider attempt');
 
       if (result.ok) {
         permit.success();
@@ -370,19 +379,23 @@ export class ProviderClient {
 
       const mayResend = endpoint === 'notify' ? failure.notSent || failure.refused : true;
       if (!failure.retryable || !mayResend || attempt >= this.maxAttempts) {
-        throw this.fail(call, failure, attempt);
+        throw this.fail(call, failure, attempt, reqId);
       }
       const delayMs = failure.retryAfterMs ?? fullJitterDelayMs(attempt, this.baseDelayMs, this.maxDelayMs);
       if (delayMs >= this.maxTotalMs - elapsedMs(startedMs)) {
         // Retrying sooner than Retry-After would only earn another refusal, and waiting past the budget is what
         // the budget forbids: give up now and let the caller see the provider's wish in retryAfterMs.
-        throw this.fail(call, failure, attempt);
+        throw this.fail(call, failure, attempt, reqId);
       }
       this.report('retry', () =>
         this.hooks.retry?.({ endpoint, attempt: attempt + 1, delayMs, reason: failure.reason }),
       );
-      this.logger.info({ endpoint, attempt, reason: failure.reason, delayMs }, 'retrying provider call');
-      if (!(await sleep(delayMs, signal))) throw this.fail(call, cancelledFailure(endpoint, true), attempt);
+      this.logger.info(
+        { reqId, endpoint, attempt, reason: failure.reason, delayMs },
+        'retrying provider call',
+      );
+      if (!(await sleep(delayMs, signal)))
+        throw this.fail(call, cancelledFailure(endpoint, true), attempt, reqId);
     }
   }
 
@@ -566,7 +579,12 @@ export class ProviderClient {
   }
 
   /** The error the caller sees, logged once at the level its cause deserves. */
-  private fail(call: ProviderCall<unknown>, failure: AttemptFailure, attempts: number): UpstreamError {
+  private fail(
+    call: ProviderCall<unknown>,
+    failure: AttemptFailure,
+    attempts: number,
+    reqId: string | undefined,
+  ): UpstreamError {
     const { endpoint } = call;
     const { code } = failure;
     const outcomeUnknown = endpoint === 'notify' && failure.upstream.outcomeKnown === false;
@@ -586,7 +604,10 @@ export class ProviderClient {
       message = `${message} Gave up after ${attempts} attempts.`;
     }
     const level = code === GatewayErrorCode.UPSTREAM_UNAUTHORIZED ? 'error' : 'warn';
-    this.logger[level]({ endpoint, code, reason: failure.reason, status: failure.status, attempts }, message);
+    this.logger[level](
+      { reqId, endpoint, code, reason: failure.reason, status: failure.status, attempts },
+      message,
+    );
     // Resending a notify whose outcome is unknown is exactly the double charge this client avoids.
     const retryable = failure.retryable && !outcomeUnknown;
     return new UpstreamError(code, message, failure.upstream, retryable, failure.retryAfterMs);

@@ -11,14 +11,6 @@ function lenient<T extends z.ZodType>(schema: T) {
   return schema.optional().catch(undefined);
 }
 
-const networkSchema = z.looseObject({
-  networkName: lenient(z.string()),
-  networkPrefix: lenient(z.string()),
-  countryName: lenient(z.string()),
-  countryPrefix: lenient(z.string()),
-  networkId: lenient(z.number().int()),
-});
-
 // Status and error without their identifying fields are useless to clients (the schema makes them non-null), so a
 // malformed one is dropped as a whole rather than half-kept.
 const statusSchema = z.looseObject({
@@ -39,21 +31,10 @@ const errorSchema = z.looseObject({
   permanent: lenient(z.boolean()),
 });
 
-// Loose: unknown per-number fields are kept (the provider adds fields over time), only wrong types are dropped.
-const resultSchema = z.looseObject({
-  to: z.string(),
-  mccMnc: lenient(z.string()),
-  imsi: lenient(z.string()),
-  originalNetwork: lenient(networkSchema),
-  ported: lenient(z.boolean()),
-  portedNetwork: lenient(networkSchema),
-  roaming: lenient(z.boolean()),
-  roamingNetwork: lenient(networkSchema),
-  servingMSC: lenient(z.string()),
-  status: lenient(statusSchema),
-  error: lenient(errorSchema),
-  messageId: lenient(z.string()),
-});
+// Only the envelope: every per-number field is checked (and dropped when of the wrong type) by the one mapping
+// every result goes through, sync answers and callbacks alike (lookup/lookup-result.ts); checking them here too
+// cost as much CPU as the mapping itself. Loose: unknown per-number fields are kept.
+const resultSchema = z.looseObject({ to: z.string() });
 
 // Not loose: unknown top-level keys are dropped, so nothing but bulkId and results travels further.
 const resultsResponseSchema = z.object({
@@ -133,17 +114,21 @@ function parseWith<T>(schema: z.ZodType<T>, json: unknown): T {
 }
 
 /**
- * Validates the JSON of a /number/1/query response or /number/1/notify acknowledgement: a `results` array whose
- * every item has a string `to`. Known fields of the wrong type are dropped, unknown per-result fields kept, unknown
- * top-level fields dropped. Throws {@link ProviderShapeError} when the body cannot be used at all.
+ * Validates the envelope of a /number/1/query response or /number/1/notify acknowledgement: a `results` array
+ * whose every item is an object with a string `to`, and a string `bulkId` or none (another type is dropped).
+ * Per-result fields pass as they are, unknown ones included: `toLookupResult` checks each of them. Unknown
+ * top-level fields are dropped. Throws {@link ProviderShapeError} when the body cannot be used at all.
  */
 export function parseResultsResponse(json: unknown): ProviderResultsResponse {
-  return parseWith(resultsResponseSchema, json) as ProviderResultsResponse;
+  const parsed = resultsResponseSchema.safeParse(json);
+  if (!parsed.success) throw new ProviderShapeError(firstIssuePath(parsed.error));
+  const { bulkId, results } = parsed.data;
+  return (bulkId === undefined ? { results } : { bulkId, results }) as ProviderResultsResponse;
 }
 
 /**
- * Validates the JSON of a /number/1/logs response, with the same leniency as {@link parseResultsResponse}.
- * Throws {@link ProviderShapeError} when the body cannot be used at all.
+ * Validates the JSON of a /number/1/logs response: entries with a string `to`; their known fields of the wrong
+ * type are dropped, unknown ones kept. Throws {@link ProviderShapeError} when the body cannot be used at all.
  */
 export function parseLogsResponse(json: unknown): ProviderLogsResponse {
   return parseWith(logsResponseSchema, json) as ProviderLogsResponse;

@@ -248,6 +248,20 @@ describe('LookupService', () => {
       expect(await service().lookupNumbers([A, B, C])).toEqual([expected(A), expected(B), expected(C)]);
     });
 
+    it('matches results whose number the provider formatted (+, 00) by its digits, never by position', async () => {
+      provider.shape = (results) =>
+        [...results].reverse().map((r, i) => ({ ...r, to: i % 2 ? `+${r.to}` : `00${r.to}` }));
+      expect(await service().lookupNumbers([A, B, C])).toEqual([expected(A), expected(B), expected(C)]);
+    });
+
+    it('never reports a result for a number it is not about, even when the count matches', async () => {
+      // One number left out and an unasked one in its place: by position, B would get C's result.
+      provider.shape = (results) => [...results.filter((r) => r.to !== B), simulateLookup('41793026729')];
+      await expect(service().lookupNumbers([A, B, C])).rejects.toMatchObject({
+        extensions: { code: 'UPSTREAM_BAD_RESPONSE' },
+      });
+    });
+
     it('fails with UPSTREAM_BAD_RESPONSE when the provider leaves a number out, and caches nothing', async () => {
       const s = service({ cacheTtlMs: 60_000 });
       provider.shape = (results) => results.filter((r) => r.to !== B);

@@ -97,7 +97,7 @@ describe('ProviderClient', () => {
         sendJson(res, {
           bulkId: 'b-1',
           junk: { big: true },
-          results: [{ to: NUMBER, servingMSC: '41790000', ported: 'yes', futureField: 7 }],
+          results: [{ to: NUMBER, servingMSC: '41790000', futureField: 7 }],
         }),
       );
       const response = await client({ baseUrl: raw.url }).query([NUMBER]);
@@ -570,7 +570,7 @@ describe('ProviderClient', () => {
       const controller = new AbortController();
       const c = client();
 
-      const call = c.query([NUMBER], controller.signal);
+      const call = c.query([NUMBER], { signal: controller.signal });
       await sim.waitForRequest();
       controller.abort();
       const error = await upstreamFailure(call);

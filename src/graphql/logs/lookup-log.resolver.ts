@@ -10,8 +10,8 @@ export class LookupLogResolver {
   async lookupLogs(
     @Arg('filter', () => LookupLogFilter, { nullable: true, description: 'Which lookups to return.' })
     filter: LookupLogFilter | null,
-    @Ctx() { service }: GatewayContext,
+    @Ctx() { service, requestId }: GatewayContext,
   ): Promise<LookupLogData[]> {
-    return service.lookupLogs(filter ?? {});
+    return service.lookupLogs(filter ?? {}, { requestId });
   }
 }

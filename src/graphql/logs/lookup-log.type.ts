@@ -2,7 +2,7 @@ import { GraphQLDateTimeISO } from 'graphql-scalars';
 import { Field, Float, ObjectType } from 'type-graphql';
 import { LookupError, LookupStatus } from '../lookup/number-lookup-result.type';
 
-@ObjectType({ description: 'Price of one lookup.' })
+@ObjectType({ description: 'Price of one lookup.', simpleResolvers: true })
 export class LookupPrice {
   @Field(() => String, { description: 'ISO 4217 currency code, e.g. "EUR".' })
   currency!: string;
@@ -11,7 +11,10 @@ export class LookupPrice {
   pricePerLookup!: number;
 }
 
-@ObjectType({ description: 'One sent lookup from the history (provider GET /number/1/logs, last 48 hours).' })
+@ObjectType({
+  description: 'One sent lookup from the history (provider GET /number/1/logs, last 48 hours).',
+  simpleResolvers: true,
+})
 export class LookupLog {
   @Field(() => String, { nullable: true, description: "The provider's bulk id." })
   bulkId?: string | null;

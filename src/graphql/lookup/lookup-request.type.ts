@@ -21,6 +21,7 @@ registerEnumType(LookupRequestState, {
 
 @ObjectType({
   description: 'An asynchronous lookup request (provider POST /number/1/notify) and its results so far.',
+  simpleResolvers: true,
 })
 export class LookupRequest {
   @Field(() => ID, {

@@ -28,9 +28,9 @@ export class LookupResolver {
   })
   async lookupNumbers(
     @Arg('to', () => [String], { description: 'Phone numbers in international format.' }) to: string[],
-    @Ctx() { service }: GatewayContext,
+    @Ctx() { service, requestId }: GatewayContext,
   ): Promise<LookupResultData[]> {
-    return service.lookupNumbers(to);
+    return service.lookupNumbers(to, { requestId });
   }
 
   @Query(() => LookupRequest, {
@@ -52,9 +52,9 @@ export class LookupResolver {
   })
   async requestLookup(
     @Arg('to', () => [String], { description: 'Phone numbers in international format.' }) to: string[],
-    @Ctx() { service, clientId }: GatewayContext,
+    @Ctx() { service, clientId, requestId }: GatewayContext,
   ): Promise<LookupRequest> {
-    return toLookupRequest(await service.requestLookup(to, clientId));
+    return toLookupRequest(await service.requestLookup(to, clientId, { requestId }));
   }
 
   @Subscription(() => NumberLookupResult, {

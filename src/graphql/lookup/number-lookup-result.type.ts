@@ -1,6 +1,9 @@
 import { Field, Int, ObjectType } from 'type-graphql';
 
-@ObjectType({ description: 'A mobile network: the one a number was issued to, ported to, or is roaming in.' })
+@ObjectType({
+  description: 'A mobile network: the one a number was issued to, ported to, or is roaming in.',
+  simpleResolvers: true,
+})
 export class Network {
   @Field(() => String, { nullable: true, description: 'Network (operator) name, e.g. "Swisscom".' })
   networkName?: string | null;
@@ -18,7 +21,10 @@ export class Network {
   networkId?: number | null;
 }
 
-@ObjectType({ description: 'Lookup status as reported by the provider (e.g. DELIVERED_TO_HANDSET).' })
+@ObjectType({
+  description: 'Lookup status as reported by the provider (e.g. DELIVERED_TO_HANDSET).',
+  simpleResolvers: true,
+})
 export class LookupStatus {
   @Field(() => Int, {
     description: 'Status group id: 1 PENDING, 2 UNDELIVERABLE, 3 DELIVERED, 4 EXPIRED, 5 REJECTED.',
@@ -44,6 +50,7 @@ export class LookupStatus {
 @ObjectType({
   description:
     'Network error for the lookup. Group 0 ("OK"/"Ok", compare case-insensitively) with NO_ERROR means none.',
+  simpleResolvers: true,
 })
 export class LookupError {
   @Field(() => Int, {
@@ -73,6 +80,7 @@ export class LookupError {
 @ObjectType({
   description:
     'The final lookup result for one number. Every field but `to` may be null: what is known depends on the country and the account.',
+  simpleResolvers: true,
 })
 export class NumberLookupResult {
   @Field(() => String, { description: 'The number looked up: international digits without "+".' })
