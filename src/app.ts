@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
@@ -25,7 +24,8 @@ import { RequestRegistry } from './requests/request-registry';
 import type { RequestStore } from './requests/request-store';
 import { buildGatewaySchema } from './schema';
 import { createErrorFormatter } from './server/format-error';
-import { createHttpHandler, createKeyAuthenticator } from './server/http-app';
+import { createHttpDrain } from './server/drain';
+import { createHttpHandler, createHttpOperationPlugin, createKeyAuthenticator } from './server/http-app';
 import { createJitExecution } from './server/jit-executor';
 import { createWebSocketOperationGuard } from './server/operation-guard';
 import {
@@ -196,6 +196,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
 
   const schema = buildGatewaySchema();
   const httpServer: Server = createServer();
+  const httpDrain = createHttpDrain(httpServer);
   let ws: GatewayWebSocketServer | undefined;
 
   const apollo = new ApolloServer<GatewayContext>({
@@ -212,26 +213,21 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     formatError,
     logger,
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       // Apollo's default cache-control plugin wraps every field resolver for per-field hints this API never
       // sets, and then always answers no-store: the same header, without the per-field cost.
       ApolloServerPluginCacheControlDisabled(),
-      {
-        async requestDidStart() {
-          return {
-            async willSendResponse({ response }) {
-              response.http.headers.set('cache-control', 'no-store');
-            },
-          };
-        },
-      },
+      createHttpOperationPlugin(),
       observer.apolloPlugin<GatewayContext>(),
       createNumberCapPlugin(config.lookup.maxNumbersPerOperation),
       {
         async serverWillStart() {
           return {
+            // Both at once: HTTP stops accepting while the WebSockets finish what they are running.
             async drainServer() {
-              await ws?.dispose();
+              await Promise.all([
+                ws?.dispose(config.shutdownTimeoutMs),
+                httpDrain.stop(config.shutdownTimeoutMs),
+              ]);
             },
           };
         },
@@ -392,6 +388,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         }),
         observer,
         maxPayloadBytes: config.http.maxBodyBytes,
+        maxOperationsPerConnection: config.ws.maxOperationsPerConnection,
       });
       const { port } = httpServer.address() as AddressInfo;
       const host = ['0.0.0.0', '::', ''].includes(config.host) ? 'localhost' : config.host;

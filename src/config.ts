@@ -83,6 +83,8 @@ export interface GatewayConfig {
     keepAliveMs: number;
     /** Time a socket has to send connection_init (`WS_INIT_TIMEOUT_MS`, default 3 s). */
     connectionInitWaitTimeoutMs: number;
+    /** Operations one socket may run at once, subscriptions included (`MAX_OPERATIONS_PER_CONNECTION`, default 100). */
+    maxOperationsPerConnection: number;
   };
   /** Bound on graceful shutdown (`SHUTDOWN_TIMEOUT_MS`, default 10 s). */
   shutdownTimeoutMs: number;
@@ -192,7 +194,9 @@ const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default('0'),
   WS_KEEPALIVE_MS: int(0, 600_000).default('15000'),
   WS_INIT_TIMEOUT_MS: int(100, 600_000).default('3000'),
-  SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default('10000'),
+  MAX_OPERATIONS_PER_CONNECTION: int(1, 100_000).default('100'),
+  // Below 100 ms not even an idle gateway finishes closing its connections: every stop would count as failed.
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default('10000'),
 });
 
 /**
@@ -288,7 +292,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     },
     auth: { clientApiKeys: e.CLIENT_API_KEYS },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
-    ws: { keepAliveMs: e.WS_KEEPALIVE_MS, connectionInitWaitTimeoutMs: e.WS_INIT_TIMEOUT_MS },
+    ws: {
+      keepAliveMs: e.WS_KEEPALIVE_MS,
+      connectionInitWaitTimeoutMs: e.WS_INIT_TIMEOUT_MS,
+      maxOperationsPerConnection: e.MAX_OPERATIONS_PER_CONNECTION,
+    },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
 }

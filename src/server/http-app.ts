@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HeaderMap, type ApolloServer } from '@apollo/server';
+import { HeaderMap, type ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import bodyParser from 'body-parser';
 import cors from 'cors';
 import { GraphQLError } from 'graphql';
@@ -81,6 +81,31 @@ export function createKeyAuthenticator(keys: string[]) {
     let match = false;
     for (const d of digests) match = timingSafeEqual(d, digest) || match;
     return match ? clientIdOf(key) : null;
+  };
+}
+
+/**
+ * Apollo Server plugin for what HTTP answers beyond GraphQL: `Cache-Control: no-store` on every response (results
+ * are per request and may be personal), and a clear `BAD_REQUEST` (HTTP 400) for a subscription sent over HTTP,
+ * which this gateway serves over WebSocket only, instead of running it into an internal error.
+ */
+export function createHttpOperationPlugin(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation !== 'subscription') return;
+          throw new GraphQLError(
+            'Subscriptions are served over WebSocket (graphql-ws, subprotocol graphql-transport-ws) at this same ' +
+              'URL; HTTP serves queries and mutations.',
+            { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } },
+          );
+        },
+        async willSendResponse({ response }) {
+          response.http.headers.set('cache-control', 'no-store');
+        },
+      };
+    },
   };
 }
 

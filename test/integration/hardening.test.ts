@@ -58,15 +58,15 @@ describe('hardening against hostile clients', () => {
 
   it('refuses WebSocket upgrades from browser origins CORS does not admit, so no page can drive the gateway', async () => {
     const gateway = await harness.gateway({ CORS_ORIGINS: 'https://app.example.com' });
-    expect(await openWithOrigin(gateway, 'https://evil.example')).toBe(401);
-    expect(await openWithOrigin(gateway, 'null')).toBe(401);
+    expect(await openWithOrigin(gateway, 'https://evil.example')).toBe(403);
+    expect(await openWithOrigin(gateway, 'null')).toBe(403);
     expect(await openWithOrigin(gateway, 'https://app.example.com')).toBe('open');
     // Not a browser (no Origin), and the gateway's own pages (same origin), are let through.
     expect(await openWithOrigin(gateway)).toBe('open');
     expect(await openWithOrigin(gateway, new URL(gateway.app.url).origin)).toBe('open');
 
     const production = await harness.gateway({ NODE_ENV: 'production' });
-    expect(await openWithOrigin(production, APOLLO_SANDBOX_ORIGIN)).toBe(401);
+    expect(await openWithOrigin(production, APOLLO_SANDBOX_ORIGIN)).toBe(403);
     const development = await harness.gateway({ NODE_ENV: 'development' });
     expect(await openWithOrigin(development, APOLLO_SANDBOX_ORIGIN)).toBe('open');
   });
