@@ -145,6 +145,39 @@ export function toLookupResult(result: ProviderResult, to: string = result.to): 
   };
 }
 
+/**
+ * Whether a provider status, as received and before any mapping, is in the PENDING group (id 1): `groupId` 1 or
+ * "1", `groupName` "PENDING" in any case, or a `name` starting with "PENDING". Decided on the raw value because
+ * the mapping drops a status with a field of the wrong type (a string id, a missing name), and a pending status
+ * that vanished that way would pass for a final answer and, first writer winning, lock out the real one.
+ */
+export function isPendingStatus(status: unknown): boolean {
+  const s = obj(status);
+  if (!s) return false;
+  const { groupId, groupName, name } = s;
+  return (
+    groupId === 1 ||
+    (typeof groupId === 'string' && groupId.trim() === '1') ||
+    (typeof groupName === 'string' && groupName.trim().toUpperCase() === 'PENDING') ||
+    (typeof name === 'string' && name.trim().toUpperCase().startsWith('PENDING'))
+  );
+}
+
+/**
+ * `results` with the notify acknowledgement's `messageId` (by number) filled into each result that has none; a
+ * result's own messageId is kept. Returns the same objects where nothing changes. Pure.
+ */
+export function withMessageIds(
+  results: LookupResultData[],
+  messageIds: Readonly<Record<string, string>>,
+): LookupResultData[] {
+  return results.map((result) => {
+    if (result.messageId) return result;
+    const messageId = Object.hasOwn(messageIds, result.to) ? messageIds[result.to] : undefined;
+    return messageId ? { ...result, messageId } : result;
+  });
+}
+
 /** Whether a result is final: the provider's PENDING group (id 1) is an acknowledgement, never a final answer. */
 export function isFinalResult(result: LookupResultData): boolean {
   return !(

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { BadUserInputError, GatewayErrorCode, UpstreamError } from '../errors';
 import type { Logger } from '../observability/logger';
-import type { RequestRecord } from '../requests/request-store';
+import type { Acknowledgement, RequestRecord } from '../requests/request-store';
 import type { RequestRegistry } from '../requests/request-registry';
 import type { ProviderCallOptions } from '../upstream/provider-client';
 import type {
@@ -10,7 +10,7 @@ import type {
   ProviderResult,
   ProviderResultsResponse,
 } from '../upstream/provider-types';
-import { resultNumber, toLookupResult, type LookupResultData } from './lookup-result';
+import { resultNumber, toLookupResult, withMessageIds, type LookupResultData } from './lookup-result';
 import { normalizeNumbers } from './phone-numbers';
 
 /** The provider calls the service needs (the upstream client implements them). */
@@ -258,7 +258,10 @@ export class LookupService {
    * Starts an asynchronous lookup. The request is stored before the provider is called, because its callback
    * can arrive before its acknowledgement. If the provider surely never got the request, it is forgotten and
    * the error thrown; if the outcome is unknown, the request stays PENDING (results may still come) and the
-   * error carries its id in `extensions.requestId`.
+   * error carries its id in `extensions.requestId`. Once every notify call succeeded, it answers the request
+   * whatever the store does next: the acknowledgement (bulk ids, message ids) is recorded and the request read
+   * back (callbacks may already have landed), but when either fails that is only logged, and the answer is the
+   * request as created plus the acknowledgement; the provider was charged, so the client must get the id.
    */
   async requestLookup(
     inputs: readonly string[],
@@ -269,15 +272,29 @@ export class LookupService {
     const { registry } = this.options;
     const { record, secret } = await registry.create(unique, ownerId);
     const notifyUrl = `${this.options.publicUrl()}${this.options.callbackPath}/${record.id}/${secret}`;
-    const bulkIds: string[] = [];
+    const ack: Acknowledgement = { bulkIds: [], messageIds: {} };
+    const warn = (error: unknown, message: string) =>
+      this.options.logger.warn({ err: { message: (error as Error).message }, requestId: record.id }, message);
+    const recordAck = () =>
+      registry
+        .addAcknowledgement(record.id, ack)
+        .catch((error: unknown) =>
+          warn(error, 'recording the notify acknowledgement failed; its bulk and message ids are lost'),
+        );
     let sent = 0;
     try {
       for (let i = 0; i < unique.length; i += this.chunkSize) {
-        const ack = await this.options.provider.notify(unique.slice(i, i + this.chunkSize), notifyUrl, {
-          requestId: scope.requestId,
-        });
+        const chunk = unique.slice(i, i + this.chunkSize);
+        const answer = await this.options.provider.notify(chunk, notifyUrl, { requestId: scope.requestId });
         sent++;
-        if (ack.bulkId) bulkIds.push(ack.bulkId);
+        if (answer.bulkId) ack.bulkIds.push(answer.bulkId);
+        const asked = new Set(chunk);
+        for (const result of answer.results) {
+          // Matched by digits like every provider result; an id for a number not asked for is not kept.
+          const number = resultNumber(result.to);
+          if (asked.has(number) && typeof result.messageId === 'string' && result.messageId !== '')
+            ack.messageIds[number] ??= result.messageId;
+        }
       }
     } catch (error) {
       const outcomeKnown = !(error instanceof UpstreamError) || error.upstream.outcomeKnown !== false;
@@ -285,13 +302,23 @@ export class LookupService {
         await registry.abandon(record.id).catch(() => undefined);
         throw error;
       }
-      await registry.addBulkIds(record.id, bulkIds).catch(() => undefined);
+      await recordAck();
       if (error instanceof UpstreamError) error.extensions.requestId = record.id;
       throw error;
     }
-    await registry.addBulkIds(record.id, bulkIds);
-    // Read back: callbacks may already have landed.
-    return (await registry.get(record.id, ownerId)) ?? { ...record, bulkIds };
+    await recordAck();
+    let stored: RequestRecord | null = null;
+    try {
+      // Read back: callbacks may already have landed.
+      stored = await registry.get(record.id, ownerId);
+    } catch (error) {
+      warn(error, 'reading back a notified request failed; answering it as created');
+    }
+    // The acknowledgement merged in too, in case recording it failed while the read-back worked.
+    const answer = stored ?? record;
+    const bulkIds = [...answer.bulkIds, ...ack.bulkIds.filter((b) => !answer.bulkIds.includes(b))];
+    const messageIds = { ...ack.messageIds, ...answer.messageIds };
+    return { ...answer, bulkIds, messageIds, results: withMessageIds(answer.results, messageIds) };
   }
 
   /** The lookup history (provider GET /number/1/logs); throws BadUserInputError for a bad filter. */

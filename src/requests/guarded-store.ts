@@ -21,7 +21,7 @@ export function guardStore(store: RequestStore, logger: Logger): RequestStore {
   return {
     create: guard('create', store.create.bind(store)),
     get: guard('get', store.get.bind(store)),
-    addBulkIds: guard('addBulkIds', store.addBulkIds.bind(store)),
+    addAcknowledgement: guard('addAcknowledgement', store.addAcknowledgement.bind(store)),
     addResults: guard('addResults', store.addResults.bind(store)),
     expire: guard('expire', store.expire.bind(store)),
     dueForExpiry: guard('dueForExpiry', store.dueForExpiry.bind(store)),

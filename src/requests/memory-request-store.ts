@@ -1,5 +1,5 @@
 import type { LookupResultData } from '../lookup/lookup-result';
-import type { AddResultsOutcome, RequestRecord, RequestStore } from './request-store';
+import type { Acknowledgement, AddResultsOutcome, RequestRecord, RequestStore } from './request-store';
 
 interface Entry {
   record: RequestRecord;
@@ -59,9 +59,14 @@ export class MemoryRequestStore implements RequestStore {
     return entry ? structuredClone(entry.record) : null;
   }
 
-  async addBulkIds(id: string, bulkIds: string[]): Promise<void> {
+  async addAcknowledgement(id: string, ack: Acknowledgement): Promise<void> {
     const entry = this.live(id);
-    if (entry) entry.record.bulkIds.push(...bulkIds.filter((b) => !entry.record.bulkIds.includes(b)));
+    if (!entry) return;
+    const { record } = entry;
+    for (const bulkId of ack.bulkIds) if (!record.bulkIds.includes(bulkId)) record.bulkIds.push(bulkId);
+    for (const [number, messageId] of Object.entries(ack.messageIds)) {
+      if (!Object.hasOwn(record.messageIds, number)) record.messageIds[number] = messageId;
+    }
   }
 
   async addResults(
@@ -115,7 +120,9 @@ export class MemoryRequestStore implements RequestStore {
     for (const id of this.pendingIds) {
       if (due.length >= limit) break;
       const entry = this.live(id);
-      if (entry && Date.parse(entry.record.expiresAt) <= nowMs) due.push(id);
+      // Gone or no longer pending: never due again, so it leaves the index (deleting while iterating a Set is safe).
+      if (!entry || entry.record.state !== 'PENDING') this.pendingIds.delete(id);
+      else if (Date.parse(entry.record.expiresAt) <= nowMs) due.push(id);
     }
     return due;
   }
@@ -131,6 +138,11 @@ export class MemoryRequestStore implements RequestStore {
   /** Number of stored requests (tests and metrics). */
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Number of ids in the index of PENDING requests the expiry sweep reads (tests and metrics). */
+  get pendingSize(): number {
+    return this.pendingIds.size;
   }
 
   async dispose(): Promise<void> {

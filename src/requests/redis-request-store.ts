@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { LookupResultData } from '../lookup/lookup-result';
-import type { AddResultsOutcome, RequestRecord, RequestState, RequestStore } from './request-store';
+import type {
+  Acknowledgement,
+  AddResultsOutcome,
+  RequestRecord,
+  RequestState,
+  RequestStore,
+} from './request-store';
 
 // KEYS: meta, results, order, pending. ARGV: id, nowIso, nowMs, then number/json pairs.
 // One script, so two instances storing the same number at once cannot both win (first writer wins: HSETNX),
@@ -53,17 +59,48 @@ redis.call('HSET', KEYS[1], 'state', 'EXPIRED', 'completedAt', ARGV[2])
 return 1
 `;
 
-// KEYS: meta. ARGV: bulk ids JSON array to merge.
-const ADD_BULK_IDS = `
+// KEYS: meta. ARGV: bulk ids (JSON array), message ids by number (JSON object), both to merge.
+// cjson writes every empty table as {}, so an empty list is spelled out by hand.
+const ADD_ACKNOWLEDGEMENT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local current = cjson.decode(redis.call('HGET', KEYS[1], 'bulkIds') or '[]')
+local bulkIds = cjson.decode(redis.call('HGET', KEYS[1], 'bulkIds') or '[]')
 local seen = {}
-for _, b in ipairs(current) do seen[b] = true end
+for _, b in ipairs(bulkIds) do seen[b] = true end
 for _, b in ipairs(cjson.decode(ARGV[1])) do
-  if not seen[b] then current[#current + 1] = b; seen[b] = true end
+  if not seen[b] then bulkIds[#bulkIds + 1] = b; seen[b] = true end
 end
-redis.call('HSET', KEYS[1], 'bulkIds', cjson.encode(current))
+local messageIds = cjson.decode(redis.call('HGET', KEYS[1], 'messageIds') or '{}')
+for number, messageId in pairs(cjson.decode(ARGV[2])) do
+  if messageIds[number] == nil then messageIds[number] = messageId end
+end
+redis.call('HSET', KEYS[1],
+  'bulkIds', #bulkIds == 0 and '[]' or cjson.encode(bulkIds),
+  'messageIds', next(messageIds) == nil and '{}' or cjson.encode(messageIds))
 return 1
+`;
+
+// KEYS: pending. ARGV: nowMs, limit, meta key prefix, most ids to look at.
+// Walks the due ids earliest first and drops, in the same step, those whose request is gone (retention, eviction,
+// a Redis that lost its data) or is no longer PENDING: nothing else would ever remove them, and the sweep, which
+// reads only the first `limit`, would stall behind them for good. Live ids stay in the set, so the next page
+// starts after those collected. The meta keys are derived here, not passed in KEYS: one Redis, not a cluster.
+const DUE_FOR_EXPIRY = `
+local limit = tonumber(ARGV[2])
+local budget = tonumber(ARGV[4])
+local due = {}
+while #due < limit and budget > 0 do
+  local page = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', #due, math.min(limit - #due, budget))
+  if #page == 0 then break end
+  for _, id in ipairs(page) do
+    budget = budget - 1
+    if redis.call('HGET', ARGV[3] .. id, 'state') == 'PENDING' then
+      due[#due + 1] = id
+    else
+      redis.call('ZREM', KEYS[1], id)
+    end
+  end
+end
+return due
 `;
 
 /** A Lua script run by its SHA (EVALSHA), sent in full only when Redis does not know it yet. */
@@ -86,14 +123,18 @@ class LuaScript {
 
 const addResultsScript = new LuaScript(ADD_RESULTS);
 const expireScript = new LuaScript(EXPIRE);
-const addBulkIdsScript = new LuaScript(ADD_BULK_IDS);
+const addAcknowledgementScript = new LuaScript(ADD_ACKNOWLEDGEMENT);
+const dueForExpiryScript = new LuaScript(DUE_FOR_EXPIRY);
+
+/** Most ids one expiry query looks at, gone ones included: bounds how long the script holds Redis. */
+const DUE_SCAN_BUDGET = 5_000;
 
 /**
  * Redis request store, shared by every instance. Layout per request (all expire with the retention TTL):
  * `<prefix>req:<id>` hash of metadata, `…:results` hash number → result JSON, `…:order` list of numbers in
  * arrival order; plus one sorted set `<prefix>pending` of PENDING ids scored by expiry time (an id leaves it
- * when its request completes, expires or is deleted). Every mutation is one Lua script or MULTI, so a failure
- * never leaves a request half-written. Methods reject when Redis is unreachable (the connection should have
+ * when its request completes, expires or is deleted, or when the expiry query finds its request gone). Every
+ * mutation is one Lua script or MULTI, so a failure never leaves a request half-written. Methods reject when Redis is unreachable (the connection should have
  * no offline queue, so that happens at once) or a command times out; callers answer 503 then.
  */
 export class RedisRequestStore implements RequestStore {
@@ -124,6 +165,7 @@ export class RedisRequestStore implements RequestStore {
       total: String(record.to.length),
       state: record.state,
       bulkIds: JSON.stringify(record.bulkIds),
+      messageIds: JSON.stringify(record.messageIds),
       createdAt: record.createdAt,
       expiresAt: record.expiresAt,
     };
@@ -157,6 +199,8 @@ export class RedisRequestStore implements RequestStore {
       to: JSON.parse(meta.to) as string[],
       state: meta.state as RequestState,
       bulkIds: JSON.parse(meta.bulkIds ?? '[]') as string[],
+      // Absent on records written before message ids were kept.
+      messageIds: JSON.parse(meta.messageIds ?? '{}') as Record<string, string>,
       results: order
         .filter((n) => byNumber[n] !== undefined)
         .map((n) => JSON.parse(byNumber[n]) as LookupResultData),
@@ -166,8 +210,12 @@ export class RedisRequestStore implements RequestStore {
     };
   }
 
-  async addBulkIds(id: string, bulkIds: string[]): Promise<void> {
-    await addBulkIdsScript.run(this.redis, [this.keys(id).meta], [JSON.stringify(bulkIds)]);
+  async addAcknowledgement(id: string, ack: Acknowledgement): Promise<void> {
+    await addAcknowledgementScript.run(
+      this.redis,
+      [this.keys(id).meta],
+      [JSON.stringify(ack.bulkIds), JSON.stringify(ack.messageIds)],
+    );
   }
 
   async addResults(
@@ -198,7 +246,13 @@ export class RedisRequestStore implements RequestStore {
   }
 
   async dueForExpiry(nowMs: number, limit: number): Promise<string[]> {
-    return this.redis.zrangebyscore(`${this.prefix}pending`, '-inf', nowMs, 'LIMIT', 0, limit);
+    const args = [
+      String(nowMs),
+      String(limit),
+      `${this.prefix}req:`,
+      String(Math.max(limit, DUE_SCAN_BUDGET)),
+    ];
+    return (await dueForExpiryScript.run(this.redis, [`${this.prefix}pending`], args)) as string[];
   }
 
   async delete(id: string): Promise<void> {

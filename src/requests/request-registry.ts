@@ -1,11 +1,17 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { GatewayError, NotFoundError, ServiceUnavailableError } from '../errors';
-import { isFinalResult, resultNumber, toLookupResult, type LookupResultData } from '../lookup/lookup-result';
+import {
+  isPendingStatus,
+  resultNumber,
+  toLookupResult,
+  withMessageIds,
+  type LookupResultData,
+} from '../lookup/lookup-result';
 import type { Logger } from '../observability/logger';
 import { lookupTopic, type LookupEvent, type PubSub } from '../pubsub/pubsub';
 import type { ProviderResult } from '../upstream/provider-types';
 import { EventQueue } from './event-queue';
-import type { RequestRecord, RequestStore } from './request-store';
+import type { Acknowledgement, RequestRecord, RequestStore } from './request-store';
 
 /** Options of {@link RequestRegistry}. */
 export interface RequestRegistryOptions {
@@ -41,6 +47,11 @@ const sha256 = (value: string): Buffer => createHash('sha256').update(value).dig
 
 const isOverdue = (record: RequestRecord): boolean =>
   record.state === 'PENDING' && Date.parse(record.expiresAt) <= Date.now();
+
+const notFound = (id: string) => new NotFoundError(`No lookup request with id "${id.slice(0, 64)}".`);
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /**
  * The async request core: creates requests, takes the provider's callbacks, and turns a request into a stream
@@ -78,6 +89,7 @@ export class RequestRegistry {
       to: [...to],
       state: 'PENDING',
       bulkIds: [],
+      messageIds: {},
       results: [],
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + this.options.asyncTimeoutMs).toISOString(),
@@ -89,8 +101,8 @@ export class RequestRegistry {
 
   /**
    * The request, or null when unknown, past retention, or created by another client. A request found PENDING
-   * past its expiry time is expired first (no need to wait for the sweep). Rejects when the store is
-   * unavailable.
+   * past its expiry time is expired first (no need to wait for the sweep). Results without a `messageId` get
+   * the acknowledgement's. Rejects when the store is unavailable.
    */
   async get(id: string, ownerId?: string): Promise<RequestRecord | null> {
     let record = await this.store.get(id);
@@ -99,12 +111,17 @@ export class RequestRegistry {
       record = await this.store.get(id);
     }
     if (!record || (record.ownerId ?? undefined) !== (ownerId ?? undefined)) return null;
-    return record;
+    // Filled when read, not when stored: a callback can be stored before the acknowledgement is recorded.
+    return { ...record, results: withMessageIds(record.results, record.messageIds) };
   }
 
-  /** Records the provider's acknowledgement. */
-  async addBulkIds(id: string, bulkIds: string[]): Promise<void> {
-    if (bulkIds.length > 0) await this.store.addBulkIds(id, bulkIds);
+  /**
+   * Records a notify acknowledgement (bulk id, message id per number). Rejects when the store is unavailable;
+   * the request itself stays as it was.
+   */
+  async addAcknowledgement(id: string, ack: Acknowledgement): Promise<void> {
+    if (ack.bulkIds.length > 0 || Object.keys(ack.messageIds).length > 0)
+      await this.store.addAcknowledgement(id, ack);
   }
 
   /** Forgets a request the provider surely never received. */
@@ -112,15 +129,6 @@ export class RequestRegistry {
     await this.store.delete(id);
   }
 
-  /**
-   * Takes one callback delivery. Checks the secret in constant time (wrong secret and unknown id look the
-   * same), keeps only final results for numbers the request asked for, stores them (first writer wins), then
-   * publishes what was new. Results arriving after the request expired are not stored.
-   *
-   * Rejects when the store is unavailable (nothing was stored: every write is atomic) or when publishing
-   * failed after storing; either way the caller answers 503 and the provider retries. A retry repeating results
-   * already stored publishes a `resync`, so subscribers that missed the first publish rebuild from the store.
-   */
   /**
    * Whether `secret` is the callback secret of request `id`, compared in constant time (an unknown id and a
    * wrong secret look the same). Lets the callback route refuse forgeries before reading their bodies.
@@ -132,33 +140,54 @@ export class RequestRegistry {
     return timingSafeEqual(sha256(secret), expected) && record !== null;
   }
 
+  /**
+   * Takes one callback delivery. Checks the secret in constant time (wrong secret and unknown id look the
+   * same), keeps only final results for numbers the request asked for (matched by digits, so `+41…` and
+   * `0041…` are `41…`), stores them (first writer wins), then publishes what was new. Results arriving after
+   * the request expired are not stored. Counts entries that are not results, pending statuses and numbers not
+   * asked for as ignored; a number already stored, or given twice in the body, as a duplicate. A body whose
+   * `results` is not an array, or is non-empty without a single entry with a string `to`, is invalid.
+   *
+   * Rejects when the store is unavailable (nothing was stored: every write is atomic) or when publishing
+   * failed after storing; either way the caller answers 503 and the provider retries. A retry repeating results
+   * already stored publishes a `resync`, so subscribers that missed the first publish rebuild from the store.
+   */
   async receiveCallback(id: string, secret: string, body: unknown): Promise<CallbackOutcome> {
     const record = await this.store.get(id);
     const expected = record ? Buffer.from(record.secretHash, 'hex') : sha256('');
     const matches = timingSafeEqual(sha256(secret), expected) && record !== null;
     if (!record || !matches) return { kind: 'not-found' };
 
-    const results = (body as { results?: unknown } | null)?.results;
-    if (body === null || typeof body !== 'object' || !Array.isArray(results)) {
+    const results = isObject(body) ? body.results : undefined;
+    if (!Array.isArray(results)) {
       return { kind: 'invalid', reason: 'body must be an object with a "results" array' };
     }
     const wanted = new Set(record.to);
     const finals = new Map<string, LookupResultData>();
+    let usable = 0;
     let ignored = 0;
+    let repeatedInBody = 0;
     for (const raw of results as unknown[]) {
-      const to = (raw as { to?: unknown } | null)?.to;
-      if (raw === null || typeof raw !== 'object' || typeof to !== 'string') {
+      if (!isObject(raw) || typeof raw.to !== 'string') {
         ignored++;
         continue;
       }
-      const number = wanted.has(to) ? to : resultNumber(to);
-      const result = toLookupResult(raw as ProviderResult, number);
-      // A pending status is an acknowledgement, not an answer: it must never take a final result's place.
-      if (!wanted.has(number) || !isFinalResult(result) || finals.has(number)) {
+      usable++;
+      const number = wanted.has(raw.to) ? raw.to : resultNumber(raw.to);
+      // A pending status is an acknowledgement, not an answer: it must never take a final result's place. Judged
+      // on the status as received, since the mapping drops a malformed one and the result would then look final.
+      if (!wanted.has(number) || isPendingStatus(raw.status)) {
         ignored++;
         continue;
       }
-      finals.set(number, result);
+      if (finals.has(number)) {
+        repeatedInBody++;
+        continue;
+      }
+      finals.set(number, toLookupResult(raw as unknown as ProviderResult, number));
+    }
+    if (results.length > 0 && usable === 0) {
+      return { kind: 'invalid', reason: 'no entry of "results" is an object with a string "to"' };
     }
     if (finals.size === 0) {
       const pending = record.to.length - record.results.length;
@@ -168,9 +197,11 @@ export class RequestRegistry {
     const outcome = await this.store.addResults(id, [...finals.values()], new Date().toISOString());
     if (!outcome) return { kind: 'not-found' };
     const events: LookupEvent[] = outcome.added.map((result) => ({ type: 'result', result }));
-    // Not stored: repeats of stored results, or late ones when the request expired (those count as ignored).
-    const late = outcome.state === 'EXPIRED' ? finals.size - outcome.added.length : 0;
-    const repeated = finals.size - outcome.added.length - late;
+    // Not stored: repeats of stored results, or late ones when the request expired (those count as ignored,
+    // repeated in the body or not).
+    const expired = outcome.state === 'EXPIRED';
+    const late = expired ? finals.size - outcome.added.length + repeatedInBody : 0;
+    const repeated = expired ? 0 : finals.size - outcome.added.length;
     if (outcome.completedNow) {
       this.options.onStateChange?.({ id, state: 'COMPLETED' });
       events.push({ type: 'ended', state: 'COMPLETED' });
@@ -187,7 +218,7 @@ export class RequestRegistry {
     return {
       kind: 'accepted',
       stored: outcome.added.length,
-      duplicates: repeated,
+      duplicates: expired ? 0 : repeated + repeatedInBody,
       ignored: ignored + late,
       pending: outcome.pending,
     };
@@ -236,13 +267,15 @@ export class RequestRegistry {
    * topic before reading the store, so nothing that lands in between is lost. Whenever the pub/sub may have
    * missed something (a `resync`) or announces an end, the stream rebuilds from the store, which is written
    * first; each watcher also expires its own request on time, so it completes even if nobody publishes.
+   * Results without a `messageId` get the acknowledgement's.
    * Throws NotFoundError for an unknown, expired-and-forgotten, or foreign request id; rejects when the store
    * or the pub/sub is unavailable. Either way nothing is left behind, and a stream the consumer returns
-   * releases its listener (and Redis subscription) at once.
+   * releases its listener (and Redis subscription) at once. A stream whose request disappears from the store
+   * while it is watched (Redis restarted empty, eviction) fails with the same NotFoundError, never completes:
+   * completion means every result is in or the request expired.
    */
   async watch(id: string, ownerId?: string): Promise<AsyncIterableIterator<LookupResultData>> {
-    if (!(await this.get(id, ownerId)))
-      throw new NotFoundError(`No lookup request with id "${id.slice(0, 64)}".`);
+    if (!(await this.get(id, ownerId))) throw notFound(id);
 
     let unsubscribe: (() => Promise<void>) | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -259,13 +292,16 @@ export class RequestRegistry {
 
     const seen = new Set<string>();
     let wanted = new Set<string>();
+    // From the latest store read. A subscriber learns the request id from the mutation, which answers only after
+    // the acknowledgement was recorded, so this already holds every message id when the first event arrives.
+    let messageIds: Record<string, string> = {};
     let replaying = true;
     const buffered: LookupEvent[] = [];
 
     const emit = (result: LookupResultData) => {
       if (queue.isClosed || seen.has(result.to) || !wanted.has(result.to)) return;
       seen.add(result.to);
-      queue.push(result);
+      queue.push(withMessageIds([result], messageIds)[0]);
       if (seen.size >= wanted.size) queue.end();
     };
 
@@ -274,10 +310,12 @@ export class RequestRegistry {
       const record = await this.store.get(id);
       if (queue.isClosed) return;
       if (!record) {
-        queue.end();
+        // Gone while watched: the results that were missing will never come, which is not what completing says.
+        queue.fail(notFound(id));
         return;
       }
       wanted = new Set(record.to);
+      messageIds = record.messageIds;
       for (const result of record.results) emit(result);
       if (record.state !== 'PENDING') queue.end();
       else if (!timer) scheduleExpiry(record.expiresAt);

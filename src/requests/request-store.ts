@@ -14,11 +14,25 @@ export interface RequestRecord {
   to: string[];
   state: RequestState;
   bulkIds: string[];
+  /**
+   * The provider's `messageId` per number, from the notify acknowledgements (a callback may carry none). Kept
+   * apart from the results, which may have been stored before the acknowledgement came back; readers fill it
+   * into results that lack one. Empty until acknowledged.
+   */
+  messageIds: Record<string, string>;
   /** Final results, arrival order, at most one per number. */
   results: LookupResultData[];
   createdAt: string;
   completedAt?: string;
   expiresAt: string;
+}
+
+/** What one notify acknowledgement told about a request. */
+export interface Acknowledgement {
+  /** The provider's bulk ids (none when it gave none). */
+  bulkIds: string[];
+  /** The provider's message id per number of the request. */
+  messageIds: Record<string, string>;
 }
 
 /** What {@link RequestStore.addResults} did. */
@@ -45,8 +59,11 @@ export interface RequestStore {
   create(record: RequestRecord, retentionMs: number): Promise<void>;
   /** The request, or null when unknown or past retention. */
   get(id: string): Promise<RequestRecord | null>;
-  /** Records the provider's bulk ids; no effect on an unknown request. */
-  addBulkIds(id: string, bulkIds: string[]): Promise<void>;
+  /**
+   * Records a notify acknowledgement: merges its bulk ids (no duplicates) and its message ids by number (one
+   * already recorded for a number is kept). No effect on an unknown request.
+   */
+  addAcknowledgement(id: string, ack: Acknowledgement): Promise<void>;
   /**
    * Stores final results of a PENDING request, first writer wins per number; moves it to COMPLETED once every
    * number has one. Null when the request is unknown. Results for a request no longer PENDING are not stored,
@@ -56,7 +73,11 @@ export interface RequestStore {
   addResults(id: string, results: LookupResultData[], nowIso: string): Promise<AddResultsOutcome | null>;
   /** PENDING → EXPIRED, atomically; true only for the one caller that made the change. */
   expire(id: string, nowIso: string): Promise<boolean>;
-  /** Ids of PENDING requests whose `expiresAt` has passed (at most `limit`). */
+  /**
+   * Ids of PENDING requests whose `expiresAt` has passed (at most `limit`), earliest first. Ids it passes over
+   * whose request is gone (forgotten, evicted, lost) or no longer PENDING are dropped from the index on the
+   * way, so the sweep never stalls behind them.
+   */
   dueForExpiry(nowMs: number, limit: number): Promise<string[]>;
   /** Removes a request (e.g. the provider surely never received it). */
   delete(id: string): Promise<void>;

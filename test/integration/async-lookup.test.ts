@@ -148,6 +148,11 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
 
     expect((await gateway.postCallback(notifyUrl, '{"results": [')).status).toBe(400);
     expect((await gateway.postCallback(notifyUrl, '{"nothing": 1}')).status).toBe(400);
+    // Results, but not one of them usable: a body of the wrong shape, not an empty delivery.
+    expect(await gateway.postCallback(notifyUrl, '{"results": [null, 1, "x"]}')).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_SHAPE' },
+    });
     expect((await gateway.postCallback(notifyUrl, 'results', { 'content-type': 'text/plain' })).status).toBe(
       415,
     );
@@ -200,6 +205,23 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
     expect(body.data!.lookupRequest!.results).toEqual([
       expect.objectContaining({ to: NUMBERS[0], mccMnc: '22801' }),
     ]);
+  });
+
+  it("matches the numbers of a callback written with '+' or '00' to the request's", async () => {
+    const simulator = await harness.simulator({ callbackDelayMs: 60_000 });
+    const gateway = await harness.gateway({}, { simulator });
+    const request = await requestLookup(gateway, NUMBERS);
+    const notifyUrl = await notifyUrlOf(gateway);
+    const posted = await gateway.postCallback(notifyUrl, {
+      results: [
+        { ...finalResult(NUMBERS[0]), to: `+${NUMBERS[0]}` },
+        { ...finalResult(NUMBERS[1]), to: `00${NUMBERS[1]}` },
+        { ...finalResult('41793026720'), to: '+41793026720' },
+      ],
+    });
+    expect(posted).toMatchObject({ status: 200, body: { stored: 2, duplicates: 0, ignored: 1 } });
+    const { body } = await gateway.gql(LookupRequestDocument, { id: request.id });
+    expect(body.data!.lookupRequest!.results.map((r) => r.to)).toEqual([NUMBERS[0], NUMBERS[1]]);
   });
 
   it('answers NOT_FOUND for an unknown request id, on subscription and as null on lookupRequest', async () => {

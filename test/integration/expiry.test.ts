@@ -76,6 +76,24 @@ describe.each(STORE_MODES)('async request expiry and retention ($name)', (mode) 
     expect((await afterwards.completed()).map((e) => e.data!.lookupCompleted.to)).toEqual([NUMBERS[1]]);
   });
 
+  it('ends a subscription with NOT_FOUND, not complete, when its request disappears while watched', async () => {
+    const { simulator, a, b } = await setup();
+    const request = await requestLookup(a, NUMBERS);
+    const notifyUrl = await notifyUrlOf(simulator, request.id);
+    await a.postCallback(notifyUrl, { results: [finalResult(NUMBERS[1])] });
+    const subscription = b.subscribe(b.wsClient(), LookupCompletedDocument, { requestId: request.id });
+    expect((await subscription.waitForEvents(1)).map((e) => e.data!.lookupCompleted.to)).toEqual([
+      NUMBERS[1],
+    ]);
+    // The record goes (a Redis restarted without persistence, an eviction) before the request's time is up;
+    // at that time the subscriber looks again and finds nothing.
+    await a.app.internals.store.delete(request.id);
+    const outcome = await subscription.done;
+    expect(outcome).not.toBe('complete');
+    expect(errorCodeOf(subscription, outcome)).toBe('NOT_FOUND');
+    expect(b.app.internals.registry.stats().activeWatches).toBe(0);
+  });
+
   it('shows a request nobody subscribed to as EXPIRED once its time is up', async () => {
     const { a, b } = await setup();
     const request = await requestLookup(a, NUMBERS);

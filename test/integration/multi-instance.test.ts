@@ -2,6 +2,7 @@ import type { LookupEvent } from '../../src/pubsub/pubsub';
 import { lookupTopic } from '../../src/pubsub/pubsub';
 import {
   LookupCompletedDocument,
+  LookupLogsDocument,
   LookupRequestDocument,
   RequestLookupDocument,
 } from '../fixtures/generated/graphql';
@@ -229,6 +230,48 @@ describe('async lookups, in process and with Redis', () => {
       const events = await subscription.completed();
       const { body } = await gateway.gql(LookupRequestDocument, { id: request.id });
       outputs.push(JSON.stringify({ events, results: body.data!.lookupRequest!.results }));
+    }
+    expect(outputs[1]).toBe(outputs[0]);
+  });
+
+  it("fill the acknowledgement's messageId into callback results without one, byte-identically", async () => {
+    const outputs: string[] = [];
+    for (const mode of STORE_MODES) {
+      const simulator = await harness.simulator({ callbackDelayMs: 60_000 });
+      const [gateway] = await startInstances(harness, mode, 1, simulator);
+      const request = await requestLookup(gateway, NUMBERS);
+      const notifyUrl = await notifyUrlOf(simulator, request.id);
+      // The provider's own record of the messageIds its acknowledgement gave.
+      const logs = await gateway.gql(LookupLogsDocument, { filter: { bulkIds: [request.bulkId!] } });
+      expect(logs.body.errors).toBeUndefined();
+      const acked = new Map(logs.body.data!.lookupLogs.map((log) => [log.to, log.messageId]));
+      expect([...acked.keys()].sort()).toEqual([...NUMBERS].sort());
+
+      const subscription = gateway.subscribe(gateway.wsClient(), LookupCompletedDocument, {
+        requestId: request.id,
+      });
+      await watching(gateway, 1);
+      const bare = (to: string) => ({ ...finalResult(to), messageId: undefined });
+      await gateway.postCallback(notifyUrl, { results: [bare(NUMBERS[1])] });
+      await gateway.postCallback(notifyUrl, {
+        results: [finalResult(NUMBERS[2], { messageId: 'own' }), bare(NUMBERS[0])],
+      });
+      const events = await subscription.completed();
+      const { body } = await gateway.gql(LookupRequestDocument, { id: request.id });
+      const results = body.data!.lookupRequest!.results;
+      const expected = [
+        [NUMBERS[1], acked.get(NUMBERS[1])],
+        [NUMBERS[2], 'own'],
+        [NUMBERS[0], acked.get(NUMBERS[0])],
+      ];
+      expect(events.map((e) => [e.data!.lookupCompleted.to, e.data!.lookupCompleted.messageId])).toEqual(
+        expected,
+      );
+      expect(results.map((r) => [r.to, r.messageId])).toEqual(expected);
+      // The simulator's messageIds are random: the same placeholder stands for each in both runs.
+      let output = JSON.stringify({ events, results });
+      for (const [to, messageId] of acked) output = output.replaceAll(messageId!, `ack:${to}`);
+      outputs.push(output);
     }
     expect(outputs[1]).toBe(outputs[0]);
   });

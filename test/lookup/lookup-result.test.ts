@@ -1,4 +1,9 @@
-import { isFinalResult, toLookupResult } from '../../src/lookup/lookup-result';
+import {
+  isFinalResult,
+  isPendingStatus,
+  toLookupResult,
+  withMessageIds,
+} from '../../src/lookup/lookup-result';
 import type { ProviderResult } from '../../src/upstream/provider-types';
 
 const STATUS = { groupId: 3, groupName: 'DELIVERED', id: 5, name: 'DELIVERED_TO_HANDSET', description: 'ok' };
@@ -72,5 +77,45 @@ describe('isFinalResult', () => {
     expect(isFinalResult({ to: '1', status: { ...pending, groupId: 9, groupName: 'pending' } })).toBe(false);
     expect(isFinalResult({ to: '1', status: STATUS })).toBe(true);
     expect(isFinalResult({ to: '1' })).toBe(true);
+  });
+});
+
+describe('isPendingStatus', () => {
+  it('recognises the PENDING group in a raw status the mapping would drop', () => {
+    const pending = { groupId: 1, groupName: 'PENDING', id: 3, name: 'PENDING_WAITING_DELIVERY' };
+    expect(isPendingStatus(pending)).toBe(true);
+    // Each of these is dropped by toLookupResult (wrong types, fields missing), yet plainly pending.
+    for (const status of [
+      { ...pending, groupId: '1', id: '3' },
+      { groupId: ' 1 ', groupName: 'PENDING' },
+      { groupId: 1 },
+      { groupName: 'Pending' },
+      { groupId: 'one', name: 'PENDING_ENROUTE' },
+    ]) {
+      expect(toLookupResult({ to: '1', status } as unknown as ProviderResult).status).toBeUndefined();
+      expect(isPendingStatus(status)).toBe(true);
+    }
+  });
+
+  it('treats every other group, and no status at all, as not pending', () => {
+    expect(isPendingStatus(STATUS)).toBe(false);
+    expect(isPendingStatus({ groupId: '3', groupName: 'DELIVERED' })).toBe(false);
+    expect(isPendingStatus({ groupId: 11, groupName: 'X' })).toBe(false);
+    for (const status of [undefined, null, 'PENDING', 1, ['PENDING'], {}])
+      expect(isPendingStatus(status)).toBe(false);
+  });
+});
+
+describe('withMessageIds', () => {
+  it("fills a missing messageId by number and keeps a result's own", () => {
+    const results = [{ to: 'a' }, { to: 'b', messageId: 'own' }, { to: 'c', messageId: null }, { to: 'd' }];
+    expect(withMessageIds(results, { a: 'm-a', b: 'm-b', c: 'm-c' })).toEqual([
+      { to: 'a', messageId: 'm-a' },
+      { to: 'b', messageId: 'own' },
+      { to: 'c', messageId: 'm-c' },
+      { to: 'd' },
+    ]);
+    // Nothing inherited: a number named like an Object.prototype member gets nothing.
+    expect(withMessageIds([{ to: 'constructor' }], {})).toEqual([{ to: 'constructor' }]);
   });
 });

@@ -9,7 +9,9 @@ import {
 import { createLogger } from '../../src/observability/logger';
 import { MemoryPubSub } from '../../src/pubsub/memory-pubsub';
 import { MemoryRequestStore } from '../../src/requests/memory-request-store';
+import { parseCallbackPath } from '../../src/requests/callback-route';
 import { RequestRegistry } from '../../src/requests/request-registry';
+import type { RequestStore } from '../../src/requests/request-store';
 import { simulateLookup } from '../../src/simulator';
 import type {
   ProviderLog,
@@ -32,6 +34,9 @@ const expected = (to: string) => toLookupResult(simulateLookup(to), to);
 class ScriptedProvider implements LookupProvider {
   readonly queries: string[][] = [];
   readonly notifies: string[][] = [];
+  readonly notifyUrls: string[] = [];
+  /** Runs inside a notify call, before it answers: a callback that beats the acknowledgement. */
+  beforeAck: ((notifyUrl: string) => Promise<unknown>) | undefined;
   readonly logQueries: ProviderLogsQuery[] = [];
   logEntries: ProviderLog[] = [];
   inFlight = 0;
@@ -56,10 +61,18 @@ class ScriptedProvider implements LookupProvider {
     }
   }
 
-  async notify(to: string[]): Promise<ProviderResultsResponse> {
+  async notify(to: string[], notifyUrl: string): Promise<ProviderResultsResponse> {
     this.notifies.push([...to]);
+    this.notifyUrls.push(notifyUrl);
     if (this.failWith && this.notifies.length > 1) throw this.failWith;
-    return { bulkId: `n-${this.notifies.length}`, results: [] };
+    await this.beforeAck?.(notifyUrl);
+    // The acknowledgement: a PENDING status and a messageId per number, echoed with a '+' as the provider may.
+    const results = to.map((n) => ({
+      to: `+${n}`,
+      messageId: `ack-${n}`,
+      status: { groupId: 1, groupName: 'PENDING', id: 3, name: 'PENDING_WAITING_DELIVERY' },
+    }));
+    return { bulkId: `n-${this.notifies.length}`, results };
   }
 
   async logs(query: ProviderLogsQuery): Promise<{ results: ProviderLog[] }> {
@@ -297,6 +310,92 @@ describe('LookupService', () => {
       const requestId = error?.extensions.requestId as string;
       // The first 1000 were acknowledged: their results will come, so the request is kept.
       expect(await registry.get(requestId)).toMatchObject({ state: 'PENDING', bulkIds: ['n-1'] });
+    });
+  });
+
+  describe('async requests', () => {
+    /** Delivers a callback to the registry as the callback route would, at the notifyUrl's request. */
+    const callback = (notifyUrl: string, results: unknown[]) => {
+      const { id, secret } = parseCallbackPath(new URL(notifyUrl).pathname)!;
+      return registry.receiveCallback(id, secret, { results });
+    };
+
+    /** `store`, failing every call but those `working` names once `create` has succeeded (Redis went away). */
+    const failingAfterCreate = (working: string[]) => {
+      let down = false;
+      const failing = new Proxy(store, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target) as unknown;
+          if (typeof value !== 'function') return value;
+          const call = (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (property === 'create')
+            return async (...args: unknown[]) => {
+              await call(...args);
+              down = true;
+            };
+          return (...args: unknown[]) =>
+            down && !working.includes(String(property))
+              ? Promise.reject(new Error('connection is closed'))
+              : call(...args);
+        },
+      }) as RequestStore;
+      const failingRegistry = new RequestRegistry({
+        store: failing,
+        pubsub,
+        logger: createLogger({ level: 'silent' }),
+        asyncTimeoutMs: 60_000,
+        retentionMs: 120_000,
+      });
+      return { failingRegistry, recover: () => (down = false) };
+    };
+
+    it("fills the acknowledgement's messageIds into results without one, also one stored before it", async () => {
+      // Callbacks carry no messageId here; the first one lands before the notify call has answered.
+      provider.beforeAck = (notifyUrl) => callback(notifyUrl, [simulateLookup(A)]);
+      const record = await service().requestLookup([A, B, C]);
+      expect(record.results).toEqual([{ ...expected(A), messageId: `ack-${A}` }]);
+
+      await callback(provider.notifyUrls[0], [simulateLookup(B), { ...simulateLookup(C), messageId: 'own' }]);
+      const messageIds = [
+        [A, `ack-${A}`],
+        [B, `ack-${B}`],
+        [C, 'own'],
+      ];
+      expect((await registry.get(record.id))!.results.map((r) => [r.to, r.messageId])).toEqual(messageIds);
+      const replayed = [];
+      for await (const result of await registry.watch(record.id))
+        replayed.push([result.to, result.messageId]);
+      expect(replayed).toEqual(messageIds);
+    });
+
+    it('answers the request after a successful notify even when the store fails right after creating it', async () => {
+      const { failingRegistry, recover } = failingAfterCreate([]);
+      try {
+        const record = await service({ registry: failingRegistry }).requestLookup([A, B]);
+        expect(record).toMatchObject({ state: 'PENDING', to: [A, B], bulkIds: ['n-1'], results: [] });
+        expect(record.id).toEqual(expect.any(String));
+        expect(provider.notifies).toEqual([[A, B]]);
+        // Created before the provider was called: there for pollers and subscribers once the store is back.
+        recover();
+        expect(await failingRegistry.get(record.id)).toMatchObject({ id: record.id, state: 'PENDING' });
+      } finally {
+        await failingRegistry.dispose();
+      }
+    });
+
+    it('answers the bulk ids and message ids it got when only recording the acknowledgement fails', async () => {
+      const { failingRegistry } = failingAfterCreate(['get', 'addResults']);
+      try {
+        provider.beforeAck = async (notifyUrl) => {
+          const { id, secret } = parseCallbackPath(new URL(notifyUrl).pathname)!;
+          await failingRegistry.receiveCallback(id, secret, { results: [simulateLookup(A)] });
+        };
+        const record = await service({ registry: failingRegistry }).requestLookup([A, B]);
+        expect(record).toMatchObject({ state: 'PENDING', to: [A, B], bulkIds: ['n-1'] });
+        expect(record.results).toEqual([{ ...expected(A), messageId: `ack-${A}` }]);
+      } finally {
+        await failingRegistry.dispose();
+      }
     });
   });
 

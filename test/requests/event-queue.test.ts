@@ -57,4 +57,39 @@ describe('EventQueue', () => {
     await expect(queue.throw(new Error('consumer failed'))).rejects.toThrow('consumer failed');
     expect(onClose).toHaveBeenCalledTimes(1);
   });
+
+  it('fails after what was queued: the consumer reads the values, then gets the error once', async () => {
+    const onClose = jest.fn();
+    const queue = new EventQueue<number>(onClose);
+    queue.push(1);
+    const failure = new Error('gone');
+    queue.fail(failure);
+    queue.push(2);
+    queue.end();
+    expect(await queue.next()).toEqual({ value: 1, done: false });
+    await expect(queue.next()).rejects.toBe(failure);
+    expect(await queue.next()).toEqual({ value: undefined, done: true });
+    expect(onClose).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejects a waiting next() at once when it fails, and ends the others', async () => {
+    const onClose = jest.fn();
+    const queue = new EventQueue<number>(onClose);
+    const first = queue.next();
+    const second = queue.next();
+    const failure = new Error('gone');
+    queue.fail(failure);
+    await expect(first).rejects.toBe(failure);
+    expect(await second).toEqual({ value: undefined, done: true });
+    expect(queue.isClosed).toBe(true);
+    expect(onClose).toHaveBeenCalledTimes(1);
+  });
+
+  it('drops the failure when the consumer returns first', async () => {
+    const queue = new EventQueue<number>(() => undefined);
+    queue.push(1);
+    queue.fail(new Error('gone'));
+    await queue.return();
+    expect(await queue.next()).toEqual({ value: undefined, done: true });
+  });
 });

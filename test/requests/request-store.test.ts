@@ -26,6 +26,7 @@ function newRecord(to = NUMBERS, expiresInMs = HOUR_MS): RequestRecord {
     to,
     state: 'PENDING',
     bulkIds: [],
+    messageIds: {},
     results: [],
     createdAt: new Date(now).toISOString(),
     expiresAt: new Date(now + expiresInMs).toISOString(),
@@ -51,6 +52,51 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('RequestStore ($mode)
     const b = new RedisRequestStore(await redisClient(harness), { keyPrefix: prefix });
     return [a, b];
   }
+
+  /**
+   * A store and its index of PENDING ids (Redis: the `pending` sorted set): its size, and a way to leave in it
+   * ids whose request is gone, due long ago, as retention, eviction or a Redis that lost its data do.
+   */
+  async function indexedStore() {
+    if (mode === 'in-process') {
+      const store = new MemoryRequestStore();
+      harness.defer(() => store.dispose());
+      return {
+        store,
+        size: async () => store.pendingSize,
+        leaveGone: async (count: number) => {
+          // Past their retention: gone for every reader, though still indexed until someone looks.
+          for (let i = 0; i < count; i++) {
+            const at = (ms: number) => new Date(ms).toISOString();
+            await store.create({ ...newRecord(), createdAt: at(i), expiresAt: at(i + 1) }, 1);
+          }
+        },
+      };
+    }
+    const prefix = uniquePrefix('store');
+    await cleanUpPrefix(harness, prefix);
+    const client = await redisClient(harness);
+    const pending = `${prefix}pending`;
+    return {
+      store: new RedisRequestStore(client, { keyPrefix: prefix }),
+      size: () => client.zcard(pending),
+      leaveGone: async (count: number) => {
+        await client.zadd(pending, ...Array.from({ length: count }, (_, i) => [i + 1, randomUUID()]).flat());
+      },
+    };
+  }
+
+  it('drops ids of requests that are gone from the expiry index, finding an overdue one behind 500+ of them', async () => {
+    const { store, size, leaveGone } = await indexedStore();
+    await leaveGone(600);
+    const overdue = newRecord(NUMBERS, 0);
+    await store.create(overdue, HOUR_MS);
+    expect(await size()).toBe(601);
+    expect(await store.dueForExpiry(Date.now(), 500)).toEqual([overdue.id]);
+    expect(await size()).toBe(1);
+    expect(await store.expire(overdue.id, nowIso())).toBe(true);
+    expect(await size()).toBe(0);
+  });
 
   it('keeps the first result per number when many writers race, and completes exactly once', async () => {
     const [a, b] = await stores();
@@ -177,13 +223,32 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('RequestStore ($mode)
     expect(await a.addResults(record.id, [result(NUMBERS[1])], nowIso())).toBeNull();
   });
 
-  it('merges bulk ids without duplicates and deletes a request entirely', async () => {
+  it('merges acknowledgements: bulk ids without duplicates, the first message id per number', async () => {
     const [a, b] = await stores();
     const record = newRecord();
     await a.create(record, HOUR_MS);
-    await a.addBulkIds(record.id, ['b-1', 'b-2']);
-    await b.addBulkIds(record.id, ['b-2', 'b-3']);
-    expect((await a.get(record.id))!.bulkIds).toEqual(['b-1', 'b-2', 'b-3']);
+    // An acknowledgement without a bulk id still leaves a list (cjson would write an empty one as an object).
+    await a.addAcknowledgement(record.id, { bulkIds: [], messageIds: { [NUMBERS[2]]: 'm-2' } });
+    expect(await b.get(record.id)).toMatchObject({ bulkIds: [], messageIds: { [NUMBERS[2]]: 'm-2' } });
+    await a.addAcknowledgement(record.id, { bulkIds: ['b-1', 'b-2'], messageIds: { [NUMBERS[0]]: 'm-0' } });
+    await b.addAcknowledgement(record.id, {
+      bulkIds: ['b-2', 'b-3'],
+      messageIds: { [NUMBERS[0]]: 'other', [NUMBERS[1]]: 'm-1' },
+    });
+    expect(await a.get(record.id)).toMatchObject({
+      bulkIds: ['b-1', 'b-2', 'b-3'],
+      messageIds: { [NUMBERS[0]]: 'm-0', [NUMBERS[1]]: 'm-1', [NUMBERS[2]]: 'm-2' },
+    });
+    // Kept apart from the results, which stay as stored.
+    await a.addResults(record.id, [result(NUMBERS[0])], nowIso());
+    expect((await b.get(record.id))!.results).toEqual([result(NUMBERS[0])]);
+    expect(await a.addAcknowledgement(randomUUID(), { bulkIds: ['b-4'], messageIds: {} })).toBeUndefined();
+  });
+
+  it('deletes a request entirely', async () => {
+    const [a, b] = await stores();
+    const record = newRecord();
+    await a.create(record, HOUR_MS);
     await b.delete(record.id);
     expect(await a.get(record.id)).toBeNull();
     expect(await a.dueForExpiry(Date.now() + 2 * HOUR_MS, 100)).not.toContain(record.id);
@@ -204,7 +269,10 @@ describe('RedisRequestStore', () => {
     const results = [result(NUMBERS[1]), result(NUMBERS[0]), result(NUMBERS[2])];
     for (const store of [redis, memory]) {
       await store.create(record, HOUR_MS);
-      await store.addBulkIds(record.id, ['b-1']);
+      await store.addAcknowledgement(record.id, {
+        bulkIds: ['b-1'],
+        messageIds: Object.fromEntries(NUMBERS.map((n) => [n, `m-${n}`])),
+      });
       await store.addResults(record.id, results.slice(0, 1), record.createdAt);
       await store.addResults(record.id, results.slice(1), record.createdAt);
     }
