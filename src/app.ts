@@ -120,12 +120,20 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   const metrics = new GatewayMetrics();
   // The provider's key, base URL and host never reach a client, whatever error text carries them.
   let providerSecrets: string[] = [];
-  const formatError = createErrorFormatter(logger, { secrets: () => providerSecrets });
+  const formatError = createErrorFormatter(logger, {
+    secrets: () => providerSecrets,
+    hideSuggestions: !config.http.introspection,
+  });
   const authenticate = createKeyAuthenticator(config.auth.clientApiKeys);
   const observer = new OperationObserver(metrics, logger);
   const rateLimiter = createRateLimiter(config.rateLimitPerMinute);
   const depthLimit = createDepthLimitRule(config.http.maxQueryDepth);
   const rootFieldLimit = createRootFieldLimitRule(config.http.maxRootFields);
+  // The same rules over HTTP and WebSocket; with introspection off, the gateway's own rule refuses it on both, in
+  // its own words (Apollo's would tell clients to change Apollo Server's constructor).
+  const validationRules = config.http.introspection
+    ? [depthLimit, rootFieldLimit]
+    : [depthLimit, rootFieldLimit, noIntrospectionRule];
 
   const redis = config.redisUrl
     ? {
@@ -180,8 +188,8 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     chunkConcurrency: config.lookup.chunkConcurrency,
     cacheTtlMs: config.lookup.cacheTtlMs,
     cacheMaxEntries: config.lookup.cacheMaxEntries,
-    onLookupCost: ({ numbersSent, cacheHits, coalesced }) => {
-      metrics.numbersSent.inc(numbersSent);
+    onLookupCost: ({ endpoint, numbersSent, cacheHits, coalesced }) => {
+      metrics.numbersSent.inc({ endpoint }, numbersSent);
       if (cacheHits) metrics.numbersSaved.inc({ how: 'cache' }, cacheHits);
       if (coalesced) metrics.numbersSaved.inc({ how: 'coalesced' }, coalesced);
     },
@@ -202,13 +210,13 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   const apollo = new ApolloServer<GatewayContext>({
     // The schema, served through graphql-jit: compiled once per operation instead of interpreted per request.
     gateway: createJitExecution(schema),
-    introspection: config.http.introspection,
+    introspection: true,
     csrfPrevention: true,
     // src/index.ts owns SIGTERM/SIGINT: Apollo's own handler would stop the server and re-raise the signal,
     // killing the process before the rest of the gateway has drained.
     stopOnTerminationSignals: false,
     allowBatchedHttpRequests: config.http.maxBatchSize > 0,
-    validationRules: [depthLimit, rootFieldLimit],
+    validationRules,
     includeStacktraceInErrorResponses: false,
     formatError,
     logger,
@@ -379,9 +387,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         allowedOrigins: config.http.corsOrigins,
         prepare: createWebSocketOperationGuard({
           schema,
-          validationRules: config.http.introspection
-            ? [depthLimit, rootFieldLimit]
-            : [depthLimit, rootFieldLimit, noIntrospectionRule],
+          validationRules,
           maxNumbersPerOperation: config.lookup.maxNumbersPerOperation,
           rateLimiter,
           trustProxyHops: config.http.trustProxyHops,

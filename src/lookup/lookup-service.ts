@@ -50,8 +50,12 @@ export interface LookupServiceOptions {
   cacheMaxEntries: number;
   /** Monotonic clock in milliseconds for the cache TTL. Default `performance.now` (tests inject their own). */
   now?: () => number;
-  /** Told about provider numbers sent and cache hits, for metrics and the cost benchmark. */
+  /**
+   * Told about numbers sent to the provider (by query calls, and by notify calls that succeeded or may have
+   * reached it) and numbers saved (cache, coalescing), for metrics and the cost benchmark.
+   */
   onLookupCost?: (e: {
+    endpoint: 'query' | 'notify';
     providerCalls: number;
     numbersSent: number;
     cacheHits: number;
@@ -183,6 +187,7 @@ export class LookupService {
     const chunks: string[][] = [];
     for (let i = 0; i < mine.length; i += this.chunkSize) chunks.push(mine.slice(i, i + this.chunkSize));
     this.options.onLookupCost?.({
+      endpoint: 'query',
       providerCalls: chunks.length,
       numbersSent: mine.length,
       cacheHits,
@@ -285,7 +290,22 @@ export class LookupService {
     try {
       for (let i = 0; i < unique.length; i += this.chunkSize) {
         const chunk = unique.slice(i, i + this.chunkSize);
-        const answer = await this.options.provider.notify(chunk, notifyUrl, { requestId: scope.requestId });
+        const sentChunk = () =>
+          this.options.onLookupCost?.({
+            endpoint: 'notify',
+            providerCalls: 1,
+            numbersSent: chunk.length,
+            cacheHits: 0,
+            coalesced: 0,
+          });
+        const answer = await this.options.provider
+          .notify(chunk, notifyUrl, { requestId: scope.requestId })
+          .catch((error: unknown) => {
+            // Maybe charged: counted as sent, as the provider may well have taken it.
+            if (error instanceof UpstreamError && error.upstream.outcomeKnown === false) sentChunk();
+            throw error;
+          });
+        sentChunk();
         sent++;
         if (answer.bulkId) ack.bulkIds.push(answer.bulkId);
         const asked = new Set(chunk);

@@ -45,7 +45,8 @@ export class GatewayMetrics {
 
   readonly numbersSent = new Counter({
     name: 'gateway_provider_numbers_sent_total',
-    help: 'Numbers sent to the provider by synchronous lookups.',
+    help: 'Numbers sent to the provider, by endpoint (query: sync lookups; notify: async ones, including notify calls whose outcome is unknown).',
+    labelNames: ['endpoint'] as const,
     registers: [this.registry],
   });
 

@@ -1,5 +1,5 @@
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, Kind, type GraphQLFormattedError } from 'graphql';
 import { GatewayError, GatewayErrorCode } from '../errors';
 import type { Logger } from '../observability/logger';
 import { CALLBACK_PATH } from '../requests/callback-route';
@@ -24,6 +24,11 @@ export interface ErrorFormatterOptions {
    * some are known only once the gateway started. Default: none.
    */
   secrets?: () => readonly (string | undefined)[];
+  /**
+   * Drop GraphQL's "Did you mean …?" suggestions from validation errors: with introspection off they would
+   * tell the schema anyway, a field name at a time. Default false.
+   */
+  hideSuggestions?: boolean;
 }
 
 const REDACTED = '[redacted]';
@@ -61,7 +66,7 @@ function scrubber(secrets: readonly string[]) {
  * is scrubbed of the configured secrets and of callback URLs, whoever put them there.
  */
 export function createErrorFormatter(logger: Logger, options: ErrorFormatterOptions = {}) {
-  const shape = createShaper(logger);
+  const shape = createShaper(logger, options.hideSuggestions ?? false);
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     // Longest first, so a URL is replaced whole before its host would be.
     const secrets = (options.secrets?.() ?? [])
@@ -71,7 +76,18 @@ export function createErrorFormatter(logger: Logger, options: ErrorFormatterOpti
   };
 }
 
-function createShaper(logger: Logger) {
+function isVariableError(error: unknown): boolean {
+  if (!(error instanceof GraphQLError) || error.path || error.nodes?.length !== 1) return false;
+  const [node] = error.nodes;
+  return (
+    node.kind === Kind.VARIABLE_DEFINITION &&
+    /^Variable "\$[_A-Za-z][_0-9A-Za-z]*" (got invalid value|has invalid value|of required type|of non-null type)/.test(
+      error.message,
+    )
+  );
+}
+
+function createShaper(logger: Logger, hideSuggestions: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof GatewayError) {
@@ -84,7 +100,11 @@ function createShaper(logger: Logger) {
         extensions,
       };
     }
-    const code = String(formatted.extensions?.code ?? '');
+    // graphql-js's verdict on a variable of the wrong type. Apollo Server codes it BAD_USER_INPUT over HTTP;
+    // over WebSocket nobody does, and its originalError (the scalar's complaint) would make it look internal.
+    const code = isVariableError(error)
+      ? GatewayErrorCode.BAD_USER_INPUT
+      : String(formatted.extensions?.code ?? '');
     // A GraphQLError without an originalError is about the request itself (parse, validation, coercion).
     const requestError =
       CLIENT_CODES.has(code) ||
@@ -100,7 +120,15 @@ function createShaper(logger: Logger) {
         ...extensions
       } = formatted.extensions ?? {};
       return {
-        message: formatted.message,
+        message:
+          // graphql-js's words when an operation would cost too much to validate (its defence against fields
+          // repeated by the thousand): true, but they do not tell the client what to change.
+          formatted.message === 'Validation aborted.'
+            ? 'Validation aborted: the operation repeats fields or fragments too often to be checked. Select ' +
+              'each field once.'
+            : hideSuggestions
+              ? formatted.message.replace(/ ?Did you mean(.+?)\?$/, '')
+              : formatted.message,
         ...(formatted.locations ? { locations: formatted.locations } : {}),
         ...(formatted.path ? { path: formatted.path } : {}),
         extensions: { ...extensions, code: code || 'GRAPHQL_VALIDATION_FAILED' },

@@ -112,11 +112,23 @@ export function createHttpOperationPlugin(): ApolloServerPlugin {
 /** What body-parser attaches to a request it has read. */
 type ParsedRequest = IncomingMessage & { body?: unknown };
 
-/** body-parser's failures: an HTTP status and a machine-readable type. */
+/** body-parser's failures: an HTTP status, a machine-readable type, and for a parse failure the text. */
 interface BodyError {
   status?: number;
   statusCode?: number;
   type?: string;
+  body?: unknown;
+}
+
+/** Whether `text` is valid JSON (body-parser refuses JSON that is not an object or array as a parse failure). */
+function isJson(text: unknown): boolean {
+  if (typeof text !== 'string') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -157,8 +169,23 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const jsonBody = bodyParser.json({ limit: options.maxBodyBytes });
   const rawBody = bodyParser.raw({ type: () => true, limit: options.callbackMaxBodyBytes });
 
+  // A GraphQL request refused before Apollo Server saw it is still an operation to count (outcome: its code).
+  const refuseEarly = (
+    res: ServerResponse,
+    requestId: string,
+    status: number,
+    error: { message: string; extensions: { code: string } & Record<string, unknown> },
+  ): void => {
+    options.observer.begin({ transport: 'http', requestId }).end(error.extensions.code);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendJson(res, status, { errors: [error] });
+  };
+
   const bodyFailure = (res: ServerResponse, requestId: string, error: unknown): void => {
-    const { status: given, statusCode, type } = error as BodyError;
+    const { status: given, statusCode, type, body: text } = error as BodyError;
     const status = given ?? statusCode ?? 500;
     if (status >= 500) logger.error({ reqId: requestId, err: error }, 'HTTP request failed');
     const code =
@@ -171,7 +198,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       status === 413
         ? `Request body larger than ${options.maxBodyBytes} bytes.`
         : type === 'entity.parse.failed'
-          ? 'The request body is not valid JSON.'
+          ? isJson(text)
+            ? 'The request body must be a JSON object: {"query": "…", "variables": {…}}.'
+            : 'The request body is not valid JSON.'
           : status >= 500
             ? 'Internal server error'
             : type === 'charset.unsupported'
@@ -179,11 +208,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
               : type === 'encoding.unsupported'
                 ? 'Unsupported Content-Encoding: send the body as is, gzip or deflate.'
                 : 'Bad request.';
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    sendJson(res, status >= 500 ? 500 : status, { errors: [{ message, extensions: { code } }] });
+    refuseEarly(res, requestId, status >= 500 ? 500 : status, { message, extensions: { code } });
   };
 
   const contextFor = async (req: IncomingMessage, requestId: string, body: unknown) => {
@@ -196,15 +221,21 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         .end(String(error.extensions.code));
       throw error;
     };
+    const operations = Array.isArray(body) ? body.length : 1;
+    const address = clientAddress(req, options.trustProxyHops);
     if (clientId === null) {
+      // A wrong key costs its sender's address the same budget: with a rate limit on, guessing keys stalls.
+      const limited = await options.rateLimiter.admit(rateLimitKey(undefined, address), operations);
+      if (limited) refuse(limited);
       refuse(
         new GraphQLError('A valid API key is required: send "Authorization: Bearer <key>".', {
-          extensions: { code: GatewayErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+          extensions: {
+            code: GatewayErrorCode.UNAUTHENTICATED,
+            http: { status: 401, headers: new HeaderMap([['www-authenticate', 'Bearer']]) },
+          },
         }),
       );
     }
-    const operations = Array.isArray(body) ? body.length : 1;
-    const address = clientAddress(req, options.trustProxyHops);
     const limited = await options.rateLimiter.admit(rateLimitKey(clientId ?? undefined, address), operations);
     if (limited) refuse(limited);
     return options.context(clientId ?? undefined, requestId);
@@ -217,6 +248,14 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       return;
     }
     await through(corsMiddleware, req, res);
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      res.setHeader('allow', 'GET, POST');
+      refuseEarly(res, requestId, 405, {
+        message: 'GraphQL over HTTP takes GET (queries) and POST; subscriptions run over WebSocket.',
+        extensions: { code: 'BAD_REQUEST' },
+      });
+      return;
+    }
     try {
       await through(jsonBody, req, res);
     } catch (error) {
@@ -225,13 +264,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     }
     const body = req.body;
     if (options.maxBatchSize > 0 && Array.isArray(body) && body.length > options.maxBatchSize) {
-      sendJson(res, 400, {
-        errors: [
-          {
-            message: `A batch may hold at most ${options.maxBatchSize} operations (MAX_BATCH_SIZE).`,
-            extensions: { code: 'BAD_REQUEST', maxBatchSize: options.maxBatchSize },
-          },
-        ],
+      refuseEarly(res, requestId, 400, {
+        message: `A batch may hold at most ${options.maxBatchSize} operations (MAX_BATCH_SIZE).`,
+        extensions: { code: 'BAD_REQUEST', maxBatchSize: options.maxBatchSize },
       });
       return;
     }

@@ -168,7 +168,7 @@ serveChild<ServerReady>(async () => {
       stats: async () => ({
         activeWatches: app.internals.registry.stats().activeWatches,
         wsConnections: app.internals.webSocketConnections(),
-        numbersSent: (await app.metrics.numbersSent.get()).values[0]?.value ?? 0,
+        numbersSent: (await app.metrics.numbersSent.get()).values.reduce((sum, v) => sum + v.value, 0),
       }),
     },
   };

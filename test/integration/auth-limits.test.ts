@@ -68,8 +68,9 @@ describe('client auth and abuse limits', () => {
         { authorization: 'key-a' },
         { authorization: 'Basic key-a' },
       ]) {
-        const { status, body } = await gateway.gql(query, undefined, headers);
+        const { status, body, headers: answer } = await gateway.gql(query, undefined, headers);
         expect(status).toBe(401);
+        expect(answer.get('www-authenticate')).toBe('Bearer');
         expect(codeOf(body)).toBe('UNAUTHENTICATED');
         expect(body.data).toBeUndefined();
       }
@@ -77,6 +78,21 @@ describe('client auth and abuse limits', () => {
       const { status, body } = await gateway.gql(query, undefined, bearer('key-b'));
       expect(status).toBe(200);
       expect(body.errors).toBeUndefined();
+    });
+
+    it('counts wrong keys against the rate limit of their address, so guessing keys stalls', async () => {
+      const gateway = await harness.gateway({ ...keys, RATE_LIMIT_PER_MINUTE: '3' });
+      const codes: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        codes.push(codeOf((await gateway.gql('{ __typename }', undefined, bearer(`guess-${i}`))).body));
+      }
+      expect(codes).toEqual([
+        'UNAUTHENTICATED',
+        'UNAUTHENTICATED',
+        'UNAUTHENTICATED',
+        'RATE_LIMITED',
+        'RATE_LIMITED',
+      ]);
     });
 
     it('closes a WebSocket with 4403 for missing or wrong connectionParams, and serves a right key', async () => {

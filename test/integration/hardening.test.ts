@@ -56,6 +56,32 @@ describe('hardening against hostile clients', () => {
     expect(gateway.simulator.received.filter((r) => r.path === '/number/1/logs')).toHaveLength(3);
   });
 
+  it('says what to change when an operation is too costly to validate or its body is not an object', async () => {
+    const gateway = await harness.gateway();
+    const repeated = await gateway.gql(`{ ${'__typename '.repeat(1_000)}}`);
+    expect(repeated.status).toBe(400);
+    expect(repeated.body.errors![0].extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(repeated.body.errors![0].message).toContain('Select each field once');
+
+    const post = (body: string) =>
+      fetch(gateway.app.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    for (const body of ['"hello"', '42', 'null']) {
+      const answer = await post(body);
+      expect(answer.status).toBe(400);
+      const { errors } = (await answer.json()) as {
+        errors: { message: string; extensions: { code: string } }[];
+      };
+      expect(errors[0].extensions.code).toBe('BAD_REQUEST');
+      expect(errors[0].message).toContain('must be a JSON object');
+    }
+    const broken = (await (await post('{"query": ')).json()) as { errors: { message: string }[] };
+    expect(broken.errors[0].message).toContain('not valid JSON');
+  });
+
   it('refuses WebSocket upgrades from browser origins CORS does not admit, so no page can drive the gateway', async () => {
     const gateway = await harness.gateway({ CORS_ORIGINS: 'https://app.example.com' });
     expect(await openWithOrigin(gateway, 'https://evil.example')).toBe(403);

@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { print } from 'graphql';
 import { serverAudits, type AuditResult } from 'graphql-http';
 import WebSocket from 'ws';
+import {
+  LookupCompletedDocument,
+  LookupLogsDocument,
+  LookupNumbersDocument,
+  LookupRequestDocument,
+  RequestLookupDocument,
+} from '../fixtures/generated/graphql';
 import { until, within } from '../helpers/deadline';
 import { Harness, type TestGateway } from '../helpers/gateway';
 
@@ -117,6 +125,27 @@ describe('protocol compliance', () => {
       expect(mutation.status).toBe(405);
       expect(gateway.simulator.received.filter((r) => r.path === '/number/1/notify')).toHaveLength(0);
     });
+
+    it('answers a subscription sent over HTTP with BAD_REQUEST pointing at WebSocket, not an internal error', async () => {
+      const gateway = await harness.gateway();
+      const { body: created } = await gateway.gql(RequestLookupDocument, { to: ['41793026727'] });
+      for (const requestId of [created.data!.requestLookup.id, 'unknown']) {
+        const { status, body } = await gateway.gql(LookupCompletedDocument, { requestId });
+        expect(status).toBe(400);
+        expect(body.errors).toHaveLength(1);
+        expect(body.errors![0].extensions?.code).toBe('BAD_REQUEST');
+        expect(body.errors![0].message).toContain('WebSocket');
+      }
+    });
+
+    it('answers a method GraphQL over HTTP does not use with 405 and the methods it does', async () => {
+      const gateway = await harness.gateway();
+      for (const method of ['PUT', 'DELETE', 'PATCH']) {
+        const response = await fetch(gateway.app.graphqlUrl, { method });
+        expect(response.status).toBe(405);
+        expect(response.headers.get('allow')).toBe('GET, POST');
+      }
+    });
   });
 
   describe('GraphQL over WebSocket (graphql-transport-ws close codes)', () => {
@@ -186,6 +215,29 @@ describe('protocol compliance', () => {
       await twice.waitFor('connection_ack');
       twice.send({ type: 'connection_init' });
       expect(await twice.closeCode()).toBe(4429);
+    });
+
+    it('answers variables of the wrong type with BAD_USER_INPUT, as HTTP does, and keeps the socket open', async () => {
+      const gateway = await harness.gateway();
+      const raw = socket(gateway);
+      await raw.open();
+      raw.send({ type: 'connection_init' });
+      await raw.waitFor('connection_ack');
+      const cases: [string, unknown][] = [
+        [print(LookupNumbersDocument), { to: 123 }],
+        [print(LookupNumbersDocument), { to: [{}] }],
+        [print(LookupRequestDocument), { id: { a: 1 } }],
+        [print(LookupLogsDocument), { filter: { sentSince: 'yesterday' } }],
+      ];
+      for (const [index, [query, variables]] of cases.entries()) {
+        raw.send({ id: `v${index}`, type: 'subscribe', payload: { query, variables } });
+        const answer = await raw.waitFor('next', `v${index}`);
+        const errors = (answer.payload as { errors: { extensions: { code: string } }[] }).errors;
+        expect(errors.map((e) => e.extensions.code)).toEqual(['BAD_USER_INPUT']);
+        const http = await gateway.gql(query, variables as never);
+        expect(http.body.errors![0].extensions?.code).toBe('BAD_USER_INPUT');
+      }
+      expect(gateway.simulator.received).toHaveLength(0);
     });
 
     it('answers a syntax error with an error message and keeps the socket open', async () => {

@@ -41,6 +41,13 @@ describe('/metrics (Prometheus, prom-client)', () => {
     await gateway.gql(LookupNumbersDocument, { to: NUMBERS });
     await gateway.gql(LookupNumbersDocument, { to: ['abc'] });
     await gateway.gql('{ nope }');
+    // Refused before Apollo Server sees them: not JSON, and a method GraphQL over HTTP does not use.
+    await fetch(gateway.app.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
+    await fetch(gateway.app.graphqlUrl, { method: 'PUT' });
     const { body } = await gateway.gql(RequestLookupDocument, { to: NUMBERS });
     await gateway
       .subscribe(gateway.wsClient(), LookupCompletedDocument, { requestId: body.data!.requestLookup.id })
@@ -60,6 +67,9 @@ describe('/metrics (Prometheus, prom-client)', () => {
     expect(count({ operation: 'LookupNumbers', type: 'query', transport: 'http', outcome: 'ok' })).toBe(2);
     expect(count({ operation: 'LookupNumbers', type: 'query', outcome: 'BAD_USER_INPUT' })).toBe(1);
     expect(count({ operation: 'anonymous', outcome: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
+    expect(
+      count({ operation: 'anonymous', type: 'unknown', transport: 'http', outcome: 'BAD_REQUEST' }),
+    ).toBe(2);
     expect(count({ operation: 'RequestLookup', type: 'mutation', outcome: 'ok' })).toBe(1);
     expect(
       count({ operation: 'LookupCompleted', type: 'subscription', transport: 'ws', outcome: 'ok' }),
@@ -67,6 +77,9 @@ describe('/metrics (Prometheus, prom-client)', () => {
     expect(
       value('gateway_graphql_operation_duration_seconds_sum', { operation: 'LookupNumbers' }),
     ).toBeGreaterThan(0);
+    // What the lookups cost: two sync lookups of two numbers each, one async request of two.
+    expect(value('gateway_provider_numbers_sent_total', { endpoint: 'query' })).toBe(4);
+    expect(value('gateway_provider_numbers_sent_total', { endpoint: 'notify' })).toBe(2);
   });
 
   it('counts provider calls by endpoint and outcome, retries, and shows the breaker state', async () => {

@@ -87,6 +87,19 @@ describe('Apollo Sandbox support', () => {
       expect(JSON.stringify(result)).not.toContain('queryType');
     });
 
+    it('says so in its own words when off, and then suggests no field names either', async () => {
+      const production = await harness.gateway({ NODE_ENV: 'production' });
+      const closed = await production.gql(INTROSPECTION);
+      expect(closed.body.errors![0].message).not.toContain('ApolloServer');
+      const typo = await production.gql('{ lookupNumber(to: ["41793026727"]) { to } }');
+      expect(typo.body.errors![0].extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(typo.body.errors![0].message).not.toContain('lookupNumbers');
+
+      const development = await harness.gateway();
+      const helped = await development.gql('{ lookupNumber(to: ["41793026727"]) { to } }');
+      expect(helped.body.errors![0].message).toContain('Did you mean "lookupNumbers"?');
+    });
+
     it('is switchable both ways with INTROSPECTION', async () => {
       const on = await harness.gateway({ NODE_ENV: 'production', INTROSPECTION: 'true' });
       expect((await on.gql(INTROSPECTION)).body.errors).toBeUndefined();
