@@ -82,7 +82,7 @@ describe('client auth and abuse limits', () => {
 
     it('counts wrong keys against the rate limit of their address, so guessing keys stalls', async () => {
       const gateway = await harness.gateway({ ...keys, RATE_LIMIT_PER_MINUTE: '3' });
-      const codes: string[] = [];
+      const codes: unknown[] = [];
       for (let i = 0; i < 5; i++) {
         codes.push(codeOf((await gateway.gql('{ __typename }', undefined, bearer(`guess-${i}`))).body));
       }
