@@ -291,10 +291,11 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
           callbackMode: config.simulator.callbackMode,
           logger: logger.child({ component: 'simulator' }),
         });
-        logger.info(
-          { simulator: simulator.url },
-          'no INFOBIP_BASE_URL configured: using the built-in provider simulator (no real lookups, no charges)',
-        );
+        const message =
+          'no INFOBIP_BASE_URL configured: using the built-in provider simulator (no real lookups, no charges)';
+        // In production that is almost surely a missing setting: every answer would be made up.
+        if (config.production) logger.warn({ simulator: simulator.url }, message);
+        else logger.info({ simulator: simulator.url }, message);
       }
       const baseUrl = config.provider.baseUrl ?? (simulator as ProviderSimulator).url;
       providerSecrets = [

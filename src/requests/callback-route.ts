@@ -53,8 +53,13 @@ export function parseCallbackPath(pathname: string): { id: string; secret: strin
 
 function decode(body: Buffer, charset: string | undefined): string {
   const label = (charset ?? 'utf-8').trim().replace(/^"|"$/g, '').toLowerCase();
-  // TextDecoder knows every WHATWG charset label; an unknown one is the sender's mistake.
-  return new TextDecoder(label, { fatal: false }).decode(body);
+  // TextDecoder knows every WHATWG charset label. A label it does not know (utf-8mb4, a typo) is the sender's
+  // mistake, but the results are still worth having: JSON's own charset, UTF-8, is the best guess.
+  try {
+    return new TextDecoder(label, { fatal: false }).decode(body);
+  } catch {
+    return new TextDecoder().decode(body);
+  }
 }
 
 /**

@@ -278,7 +278,9 @@ export class ProviderClient {
    * or reset connection (even on a reused keep-alive socket: the provider may have read the request before the
    * reset), a 5xx — rejects at once with `UPSTREAM_UNAVAILABLE` and `extensions.upstream.outcomeKnown: false`: the
    * provider may have accepted the lookup and will then call `notifyUrl`. Every notify error carries
-   * `outcomeKnown`. `notifyUrl` (which holds a callback secret) never appears in errors or logs.
+   * `outcomeKnown`. A 2xx whose body cannot be read (not JSON, cut off, of another shape) resolves with no results
+   * and no `bulkId`, logged at warn: the provider took the lookup. `notifyUrl` (which holds a callback secret)
+   * never appears in errors or logs.
    */
   notify(to: string[], notifyUrl: string, options?: ProviderCallOptions): Promise<ProviderResultsResponse> {
     const body: ProviderNotifyRequest = { to, notifyUrl, notifyContentType: 'application/json' };
@@ -292,7 +294,25 @@ export class ProviderClient {
         secrets: [notifyUrl, encodeURIComponent(notifyUrl)],
       },
       options,
-    );
+    ).catch((error: unknown) => {
+      // A 2xx is the provider taking the lookup, whatever its body says (not JSON, cut off, another shape): it
+      // will charge and call back. What is lost is only the acknowledgement's ids, so the call succeeds without.
+      const status = error instanceof UpstreamError ? error.upstream.status : undefined;
+      if (
+        !(error instanceof UpstreamError) ||
+        error.extensions.code !== GatewayErrorCode.UPSTREAM_BAD_RESPONSE ||
+        status === undefined ||
+        status < 200 ||
+        status >= 300
+      ) {
+        throw error;
+      }
+      this.logger.warn(
+        { reqId: options?.requestId, endpoint: 'notify', status },
+        'the provider accepted the notify, but its acknowledgement could not be read: no bulk or message ids',
+      );
+      return { results: [] };
+    });
   }
 
   /**
@@ -430,7 +450,7 @@ export class ProviderClient {
       });
       status = response.statusCode;
       headers = response.headers;
-      const text = await response.body.text();
+      const text = await readText(response.body, headers['content-type']);
       return this.interpret(call, status, headers, text);
     } catch (error) {
       if (timedOut) return { ok: false, failure: timeoutFailure(call.endpoint, attemptTimeoutMs, status) };
@@ -625,6 +645,26 @@ export class ProviderClient {
   }
 }
 
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+
+/**
+ * The body as text in the charset its `Content-Type` names (UTF-8 when none, or one TextDecoder does not know):
+ * JSON is UTF-8 by its standard, but a provider or a proxy in front of it may say otherwise.
+ */
+async function readText(
+  body: { text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer> },
+  contentType: string | string[] | undefined,
+): Promise<string> {
+  const charset = CHARSET.exec(String(contentType ?? ''))?.[1]?.toLowerCase();
+  if (!charset || charset === 'utf-8' || charset === 'utf8') return body.text();
+  const bytes = await body.arrayBuffer();
+  try {
+    return new TextDecoder(charset).decode(bytes);
+  } catch {
+    return new TextDecoder().decode(bytes);
+  }
+}
+
 function withOutcome(notify: boolean, outcomeKnown: boolean, details: UpstreamDetails): UpstreamDetails {
   return notify ? { ...details, outcomeKnown } : details;
 }
@@ -653,7 +693,7 @@ function timeoutFailure(endpoint: ProviderEndpoint, timeoutMs: number, status?: 
   const phase = status === undefined ? 'before it answered' : 'while it was sending its answer';
   return {
     code: GatewayErrorCode.UPSTREAM_UNAVAILABLE,
-    message: `The provider is unavailable: it timed out after ${timeoutMs} ms ${phase}.`,
+    message: `The provider is unavailable: it timed out after ${Math.round(timeoutMs)} ms ${phase}.`,
     upstream: withOutcome(endpoint === 'notify', false, status === undefined ? {} : { status }),
     reason: 'timeout',
     status,

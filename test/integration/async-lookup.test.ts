@@ -174,10 +174,19 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
       ).status,
     ).toBe(200);
 
+    // A charset label nobody knows is read as UTF-8, JSON's own, rather than losing the results.
+    const unknownCharset = await gateway.postCallback(
+      notifyUrl,
+      JSON.stringify({ results: [finalResult(NUMBERS[2])] }),
+      { 'content-type': 'application/json; charset=utf-8mb4' },
+    );
+    expect(unknownCharset).toMatchObject({ status: 200, body: { stored: 1 } });
+
     const { body } = await gateway.gql(LookupRequestDocument, { id: request.id });
     expect(body.data!.lookupRequest!.results.map((r) => [r.to, r.servingMsc])).toEqual([
       [NUMBERS[0], 'Zürich'],
       [NUMBERS[1], simulateLookup(NUMBERS[1]).servingMSC ?? null],
+      [NUMBERS[2], simulateLookup(NUMBERS[2]).servingMSC ?? null],
     ]);
   });
 

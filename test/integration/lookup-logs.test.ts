@@ -84,6 +84,10 @@ describe('lookupLogs (provider GET /number/1/logs), through the gateway', () => 
     const gateway = await harness.gateway();
     const { body } = await gateway.gql(LookupLogsDocument, { filter: { sentSince: 'yesterday' } });
     expect(body.errors![0].extensions?.code).toBe('BAD_USER_INPUT');
+    // Written inline in the document it is the same bad filter, with the same code.
+    const inline = await gateway.gql('{ lookupLogs(filter: { sentUntil: "soon" }) { to } }');
+    expect(inline.body.errors![0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(inline.body.errors![0].message).toContain('sentUntil');
     expect(gateway.simulator.received).toHaveLength(0);
   });
 

@@ -108,6 +108,20 @@ describe('ProviderClient', () => {
       });
     });
 
+    it('reads an answer in the charset its Content-Type names', async () => {
+      const raw = await rawServer((_req, res) => {
+        const body = Buffer.from(
+          JSON.stringify({ results: [{ to: NUMBER, servingMSC: 'Zürich' }] }),
+          'latin1',
+        );
+        res.writeHead(200, { 'content-type': 'application/json; charset=ISO-8859-1' });
+        res.end(body);
+      });
+      const response = await client({ baseUrl: raw.url }).query([NUMBER]);
+
+      expect(response.results[0]).toMatchObject({ servingMSC: 'Zürich' });
+    });
+
     it('POSTs /number/1/notify with notifyUrl and notifyContentType application/json', async () => {
       const ack = await client().notify([NUMBER], NOTIFY_URL);
 
@@ -441,15 +455,15 @@ describe('ProviderClient', () => {
       expect(sim.received).toHaveLength(2);
     });
 
-    it('reports a truncated acknowledgement as UPSTREAM_BAD_RESPONSE with the outcome not known', async () => {
-      sim.faults.inject({ kind: 'truncated' }, { endpoint: 'notify' });
+    it.each(['truncated', 'non-json'] as const)(
+      'takes a %s 2xx acknowledgement as accepted, without ids, and does not resend it',
+      async (kind) => {
+        sim.faults.inject({ kind }, { endpoint: 'notify' });
 
-      const error = await upstreamFailure(client().notify([NUMBER], NOTIFY_URL));
-
-      expect(sim.received).toHaveLength(1);
-      expect(error.extensions.code).toBe(GatewayErrorCode.UPSTREAM_BAD_RESPONSE);
-      expect(error.upstream.outcomeKnown).toBe(false);
-    });
+        expect(await client().notify([NUMBER], NOTIFY_URL)).toEqual({ results: [] });
+        expect(sim.received).toHaveLength(1);
+      },
+    );
 
     it('marks refusals as outcome known', async () => {
       sim.faults.inject({ kind: 'status', status: 400 }, { endpoint: 'notify' });

@@ -1,4 +1,4 @@
-import { GraphQLDateTimeISO } from 'graphql-scalars';
+import { DateTimeISO } from '../scalars';
 import { Field, InputType, Int } from 'type-graphql';
 
 @InputType({
@@ -20,10 +20,10 @@ export class LookupLogFilter {
   })
   generalStatus?: string | null;
 
-  @Field(() => GraphQLDateTimeISO, { nullable: true, description: 'Sent at or after this time.' })
+  @Field(() => DateTimeISO, { nullable: true, description: 'Sent at or after this time.' })
   sentSince?: Date | null;
 
-  @Field(() => GraphQLDateTimeISO, { nullable: true, description: 'Sent at or before this time.' })
+  @Field(() => DateTimeISO, { nullable: true, description: 'Sent at or before this time.' })
   sentUntil?: Date | null;
 
   @Field(() => Int, { nullable: true, description: 'Most entries to return: 1 to 1000, default 50.' })

@@ -1,4 +1,4 @@
-import { GraphQLDateTimeISO } from 'graphql-scalars';
+import { DateTimeISO } from '../scalars';
 import { Field, Float, ObjectType } from 'type-graphql';
 import { LookupError, LookupStatus } from '../lookup/number-lookup-result.type';
 
@@ -25,10 +25,10 @@ export class LookupLog {
   @Field(() => String, { description: 'The number looked up.' })
   to!: string;
 
-  @Field(() => GraphQLDateTimeISO, { nullable: true, description: 'When the lookup was sent.' })
+  @Field(() => DateTimeISO, { nullable: true, description: 'When the lookup was sent.' })
   sentAt?: string | null;
 
-  @Field(() => GraphQLDateTimeISO, { nullable: true, description: 'When the lookup was done.' })
+  @Field(() => DateTimeISO, { nullable: true, description: 'When the lookup was done.' })
   doneAt?: string | null;
 
   @Field(() => String, { nullable: true, description: 'MCC + MNC of the network.' })

@@ -1,4 +1,4 @@
-import { GraphQLDateTimeISO } from 'graphql-scalars';
+import { DateTimeISO } from '../scalars';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { NumberLookupResult } from './number-lookup-result.type';
 
@@ -49,15 +49,15 @@ export class LookupRequest {
   @Field(() => [NumberLookupResult], { description: 'Final results received so far, in arrival order.' })
   results!: NumberLookupResult[];
 
-  @Field(() => GraphQLDateTimeISO, { description: 'When the request was created.' })
+  @Field(() => DateTimeISO, { description: 'When the request was created.' })
   createdAt!: string;
 
-  @Field(() => GraphQLDateTimeISO, {
+  @Field(() => DateTimeISO, {
     nullable: true,
     description: 'When the last result arrived (COMPLETED) or the request expired (EXPIRED).',
   })
   completedAt?: string | null;
 
-  @Field(() => GraphQLDateTimeISO, { description: 'When a still-pending request becomes EXPIRED.' })
+  @Field(() => DateTimeISO, { description: 'When a still-pending request becomes EXPIRED.' })
   expiresAt!: string;
 }
