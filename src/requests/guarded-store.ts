@@ -5,16 +5,27 @@ import type { RequestStore } from './request-store';
 /**
  * Wraps a store so any failure of its backend (Redis down, timeout) surfaces as one
  * {@link ServiceUnavailableError} (`SERVICE_UNAVAILABLE`) instead of a masked internal error; the cause is
- * logged, never shown. `ping` and `dispose` pass through untouched.
+ * logged (at warn when an outage starts, at info when it ends), never shown. `ping` and `dispose` pass through untouched.
  */
 export function guardStore(store: RequestStore, logger: Logger): RequestStore {
+  // An outage is logged when it starts and when it ends; in between (the expiry sweep alone tries every second)
+  // each failure is only a debug line.
+  let failing = false;
   const guard =
     <A extends unknown[], R>(name: string, call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       try {
-        return await call(...args);
+        const result = await call(...args);
+        if (failing) {
+          failing = false;
+          logger.info({ op: name }, 'request store available again');
+        }
+        return result;
       } catch (error) {
-        logger.warn({ err: { message: (error as Error).message }, op: name }, 'request store unavailable');
+        const fields = { err: { message: (error as Error).message }, op: name };
+        if (failing) logger.debug(fields, 'request store still unavailable');
+        else logger.warn(fields, 'request store unavailable');
+        failing = true;
         throw new ServiceUnavailableError();
       }
     };

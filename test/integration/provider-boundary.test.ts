@@ -234,7 +234,10 @@ describe('the provider boundary, through the gateway', () => {
     });
 
     it('Retry-After beyond the retry budget → UPSTREAM_RATE_LIMITED at once, one call', async () => {
-      const { gateway } = await startGateway(harness, { ...FAST_RETRIES, UPSTREAM_RETRY_BUDGET_MS: '2000' });
+      const { gateway, logs } = await startGateway(harness, {
+        ...FAST_RETRIES,
+        UPSTREAM_RETRY_BUDGET_MS: '2000',
+      });
       gateway.simulator.faults.inject(
         { kind: 'status', status: 429, retryAfter: '60' },
         { endpoint: 'query', times: Infinity },
@@ -246,6 +249,7 @@ describe('the provider boundary, through the gateway', () => {
       expect(error.extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfterSeconds: 60 });
       expect(calls(gateway.simulator, 'query')).toHaveLength(1);
       expect(Date.now() - started).toBeLessThan(2_000);
+      expectNoLeak([error], logs, simulatorSecrets(gateway.simulator));
     });
   });
 
@@ -266,7 +270,7 @@ describe('the provider boundary, through the gateway', () => {
     );
 
     it('503 once → retried, and the lookup answers', async () => {
-      const { gateway } = await startGateway(harness, FAST_RETRIES);
+      const { gateway, logs } = await startGateway(harness, FAST_RETRIES);
       gateway.simulator.faults.inject({ kind: 'status', status: 503 }, { endpoint: 'query' });
 
       const { body } = await gateway.gql(LookupNumbersDocument, { to: [NUMBER] });
@@ -274,6 +278,7 @@ describe('the provider boundary, through the gateway', () => {
       expect(body.errors).toBeUndefined();
       expect(body.data!.lookupNumbers.map((r) => r.to)).toEqual([NUMBER]);
       expect(calls(gateway.simulator, 'query')).toHaveLength(2);
+      expectNoLeak([body], logs, simulatorSecrets(gateway.simulator));
     });
 
     it('headers then a stall → UPSTREAM_UNAVAILABLE within the deadline of each attempt', async () => {
@@ -300,7 +305,7 @@ describe('the provider boundary, through the gateway', () => {
     });
 
     it('no answer at all → UPSTREAM_UNAVAILABLE within the deadline of each attempt', async () => {
-      const { gateway } = await startGateway(harness, {
+      const { gateway, logs } = await startGateway(harness, {
         ...FAST_RETRIES,
         UPSTREAM_MAX_ATTEMPTS: '2',
         UPSTREAM_TIMEOUT_MS: '300',
@@ -316,6 +321,7 @@ describe('the provider boundary, through the gateway', () => {
       expect(error.extensions.code).toBe('UPSTREAM_UNAVAILABLE');
       expect(calls(gateway.simulator, 'query')).toHaveLength(2);
       expect(Date.now() - started).toBeLessThan(2_500);
+      expectNoLeak([error], logs, simulatorSecrets(gateway.simulator));
     });
 
     it('the retry budget bounds the whole call, whatever UPSTREAM_MAX_ATTEMPTS says', async () => {
@@ -353,13 +359,14 @@ describe('the provider boundary, through the gateway', () => {
     });
 
     it('a dropped connection on every attempt → UPSTREAM_UNAVAILABLE after UPSTREAM_MAX_ATTEMPTS calls', async () => {
-      const { gateway } = await startGateway(harness, FAST_RETRIES);
+      const { gateway, logs } = await startGateway(harness, FAST_RETRIES);
       gateway.simulator.faults.inject({ kind: 'drop' }, { endpoint: 'query', times: Infinity });
 
       const error = onlyError(await gateway.gql(LookupNumbersDocument, { to: [NUMBER] }));
 
       expect(error.extensions.code).toBe('UPSTREAM_UNAVAILABLE');
       expect(calls(gateway.simulator, 'query')).toHaveLength(3);
+      expectNoLeak([error], logs, simulatorSecrets(gateway.simulator));
     });
   });
 
@@ -412,7 +419,7 @@ describe('the provider boundary, through the gateway', () => {
     });
 
     it('500 → exactly one notify, UPSTREAM_UNAVAILABLE with outcome unknown and requestId', async () => {
-      const { gateway } = await startGateway(harness, FAST_RETRIES);
+      const { gateway, logs } = await startGateway(harness, FAST_RETRIES);
       gateway.simulator.faults.inject(
         { kind: 'status', status: 500 },
         { endpoint: 'notify', times: Infinity },
@@ -426,10 +433,11 @@ describe('the provider boundary, through the gateway', () => {
         requestId: expect.any(String),
       });
       expect(calls(gateway.simulator, 'notify')).toHaveLength(1);
+      expectNoLeak([error], logs, simulatorSecrets(gateway.simulator));
     });
 
     it('a truncated acknowledgement → the request, without bulkId; the callbacks complete it', async () => {
-      const { gateway } = await startGateway(harness, FAST_RETRIES);
+      const { gateway, logs } = await startGateway(harness, FAST_RETRIES);
       gateway.simulator.faults.inject({ kind: 'truncated' }, { endpoint: 'notify' });
 
       const { body: created } = await gateway.gql(RequestLookupDocument, { to: [NUMBER] });
@@ -442,10 +450,11 @@ describe('the provider boundary, through the gateway', () => {
       await gateway.simulator.waitForCallback((c) => c.status === 200);
       const { body } = await gateway.gql(LookupRequestDocument, { id: created.data!.requestLookup.id });
       expect(body.data!.lookupRequest).toMatchObject({ state: 'COMPLETED', results: [{ to: NUMBER }] });
+      expectNoLeak([created, body], logs, simulatorSecrets(gateway.simulator));
     });
 
     it('429 → resent (refused means not charged), and the request is acknowledged', async () => {
-      const { gateway } = await startGateway(harness, FAST_RETRIES);
+      const { gateway, logs } = await startGateway(harness, FAST_RETRIES);
       gateway.simulator.faults.inject({ kind: 'status', status: 429 }, { endpoint: 'notify' });
 
       const { body } = await gateway.gql(RequestLookupDocument, { to: [NUMBER] });
@@ -453,6 +462,7 @@ describe('the provider boundary, through the gateway', () => {
       expect(body.errors).toBeUndefined();
       expect(body.data!.requestLookup).toMatchObject({ state: 'PENDING', bulkId: expect.any(String) });
       expect(calls(gateway.simulator, 'notify')).toHaveLength(2);
+      expectNoLeak([body], logs, simulatorSecrets(gateway.simulator));
     });
 
     it('connection refused (never sent) → resent up to UPSTREAM_MAX_ATTEMPTS, then UPSTREAM_UNAVAILABLE, outcome known', async () => {
