@@ -59,26 +59,23 @@ const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : 
 const obj = (v: unknown): Record<string, unknown> | undefined =>
   v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
-// A plain loop: this runs for every result of every lookup, and entries/filter/fromEntries showed in profiles.
-function compact<T extends object>(value: T): T | undefined {
-  let out: Record<string, unknown> | undefined;
-  for (const key in value) {
-    const v = value[key];
-    if (v !== undefined) (out ??= {})[key] = v;
-  }
-  return out as T | undefined;
+// Objects are built field by field, only with the fields that are there: this runs for every result of every
+// lookup, and intermediate objects (spreads, entries, a compacting pass) showed in profiles.
+function set<T extends object, K extends keyof T>(out: T, key: K, value: T[K] | undefined): void {
+  if (value !== undefined) out[key] = value;
 }
 
 function toNetwork(value: ProviderNetwork | undefined): NetworkData | undefined {
   const n = obj(value);
   if (!n) return undefined;
-  return compact({
-    networkName: str(n.networkName),
-    networkPrefix: str(n.networkPrefix),
-    countryName: str(n.countryName),
-    countryPrefix: str(n.countryPrefix),
-    networkId: int(n.networkId),
-  });
+  const out: NetworkData = {};
+  set(out, 'networkName', str(n.networkName));
+  set(out, 'networkPrefix', str(n.networkPrefix));
+  set(out, 'countryName', str(n.countryName));
+  set(out, 'countryPrefix', str(n.countryPrefix));
+  set(out, 'networkId', int(n.networkId));
+  for (const _ in out) return out;
+  return undefined;
 }
 
 function toStatus(value: ProviderStatus | undefined): StatusData | undefined {
@@ -91,7 +88,10 @@ function toStatus(value: ProviderStatus | undefined): StatusData | undefined {
   // The schema marks these non-null: a status without them is not a status the client can act on.
   if (groupId === undefined || id === undefined || groupName === undefined || name === undefined)
     return undefined;
-  return compact({ groupId, groupName, id, name, description: str(s.description), action: str(s.action) });
+  const out: StatusData = { groupId, groupName, id, name };
+  set(out, 'description', str(s.description));
+  set(out, 'action', str(s.action));
+  return out;
 }
 
 function toError(value: ProviderError | undefined): ErrorData | undefined {
@@ -103,14 +103,10 @@ function toError(value: ProviderError | undefined): ErrorData | undefined {
   const name = str(e.name);
   if (groupId === undefined || id === undefined || groupName === undefined || name === undefined)
     return undefined;
-  return compact({
-    groupId,
-    groupName,
-    id,
-    name,
-    description: str(e.description),
-    permanent: bool(e.permanent),
-  });
+  const out: ErrorData = { groupId, groupName, id, name };
+  set(out, 'description', str(e.description));
+  set(out, 'permanent', bool(e.permanent));
+  return out;
 }
 
 /**
@@ -118,8 +114,12 @@ function toError(value: ProviderError | undefined): ErrorData | undefined {
  * echoes `to` as it was sent, but a leading `+` or `00`, spaces or dashes are dropped should it add them.
  */
 export function resultNumber(to: string): string {
+  // Almost always already so: checked without building new strings.
+  if (PLAIN.test(to)) return to;
   return to.replace(/\D+/g, '').replace(/^00/, '');
 }
+
+const PLAIN = /^[1-9]\d*$/;
 
 /**
  * Maps one provider result to the gateway's shape, field by field, dropping values of the wrong type rather
@@ -127,22 +127,19 @@ export function resultNumber(to: string): string {
  */
 export function toLookupResult(result: ProviderResult, to: string = result.to): LookupResultData {
   const r = result as unknown as Record<string, unknown>;
-  return {
-    to,
-    ...compact({
-      messageId: str(r.messageId),
-      mccMnc: str(r.mccMnc),
-      imsi: str(r.imsi),
-      originalNetwork: toNetwork(result.originalNetwork),
-      ported: bool(r.ported),
-      portedNetwork: toNetwork(result.portedNetwork),
-      roaming: bool(r.roaming),
-      roamingNetwork: toNetwork(result.roamingNetwork),
-      servingMsc: str(r.servingMSC),
-      status: toStatus(result.status),
-      error: toError(result.error),
-    }),
-  };
+  const out: LookupResultData = { to };
+  set(out, 'messageId', str(r.messageId));
+  set(out, 'mccMnc', str(r.mccMnc));
+  set(out, 'imsi', str(r.imsi));
+  set(out, 'originalNetwork', toNetwork(result.originalNetwork));
+  set(out, 'ported', bool(r.ported));
+  set(out, 'portedNetwork', toNetwork(result.portedNetwork));
+  set(out, 'roaming', bool(r.roaming));
+  set(out, 'roamingNetwork', toNetwork(result.roamingNetwork));
+  set(out, 'servingMsc', str(r.servingMSC));
+  set(out, 'status', toStatus(result.status));
+  set(out, 'error', toError(result.error));
+  return out;
 }
 
 /**

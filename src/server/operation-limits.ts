@@ -170,34 +170,61 @@ function entriesIn(
   return 1;
 }
 
-/**
- * Counts the phone numbers one operation carries: the entries of every list-typed `to` argument of every
- * field it selects, across aliases and fragments, literal or from variables. Duplicates count (they are
- * input the gateway must read). The operation is picked as execution would pick it; 0 when there is none.
- */
-export function countNumbers(operation: OperationToCheck): number {
-  const { schema, document, variables } = operation;
+/** Where an operation's phone numbers are: the `to` arguments it selects, each as written (literal or variable). */
+interface NumbersPlan {
+  operation: OperationDefinitionNode;
+  values: ValueNode[];
+}
+
+// Per parsed document (Apollo Server and the WebSocket guard cache those, so the same query text is one object) and
+// operation name: the walk over every selection is done once per document, not once per request.
+const plans = new WeakMap<DocumentNode, Map<string, NumbersPlan | null>>();
+
+function planFor(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName?: string | null,
+): NumbersPlan | null {
+  let byName = plans.get(document);
+  if (!byName) {
+    byName = new Map();
+    plans.set(document, byName);
+  }
+  const key = operationName ?? '';
+  let plan = byName.get(key);
+  if (plan === undefined) {
+    plan = buildPlan(schema, document, operationName);
+    byName.set(key, plan);
+  }
+  return plan;
+}
+
+function buildPlan(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName?: string | null,
+): NumbersPlan | null {
   const fragments = new Map<string, FragmentDefinitionNode>();
   const operations: OperationDefinitionNode[] = [];
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
     if (definition.kind === Kind.OPERATION_DEFINITION) operations.push(definition);
   }
-  const selected = operation.operationName
-    ? operations.find((o) => o.name?.value === operation.operationName)
+  const selected = operationName
+    ? operations.find((o) => o.name?.value === operationName)
     : operations.length === 1
       ? operations[0]
       : undefined;
-  if (!selected) return 0;
+  if (!selected) return null;
 
   const root = schema.getRootType(selected.operation);
-  if (!root) return 0;
-  const countIn = (
+  if (!root) return null;
+  const values: ValueNode[] = [];
+  const collect = (
     selectionSet: SelectionSetNode,
     parent: GraphQLCompositeType,
     visiting: Set<string>,
-  ): number => {
-    let total = 0;
+  ): void => {
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
         const field: GraphQLField<unknown, unknown> | undefined =
@@ -209,13 +236,12 @@ export function countNumbers(operation: OperationToCheck): number {
           (a) => a.name === NUMBERS_ARGUMENT && isListType(getNullableType(a.type)),
         );
         const argument = selection.arguments?.find((a) => a.name.value === NUMBERS_ARGUMENT);
-        if (definition && argument) total += entriesIn(argument.value, selected, variables);
+        if (definition && argument) values.push(argument.value);
         const type = getNamedType(field.type);
-        if (selection.selectionSet && isCompositeType(type))
-          total += countIn(selection.selectionSet, type, visiting);
+        if (selection.selectionSet && isCompositeType(type)) collect(selection.selectionSet, type, visiting);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const type = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent;
-        if (type && isCompositeType(type)) total += countIn(selection.selectionSet, type, visiting);
+        if (type && isCompositeType(type)) collect(selection.selectionSet, type, visiting);
       } else {
         const name = selection.name.value;
         const fragment = fragments.get(name);
@@ -223,13 +249,26 @@ export function countNumbers(operation: OperationToCheck): number {
         const type = schema.getType(fragment.typeCondition.name.value);
         if (!type || !isCompositeType(type)) continue;
         visiting.add(name);
-        total += countIn(fragment.selectionSet, type, visiting);
+        collect(fragment.selectionSet, type, visiting);
         visiting.delete(name);
       }
     }
-    return total;
   };
-  return countIn(selected.selectionSet, root, new Set());
+  collect(selected.selectionSet, root, new Set());
+  return { operation: selected, values };
+}
+
+/**
+ * Counts the phone numbers one operation carries: the entries of every list-typed `to` argument of every
+ * field it selects, across aliases and fragments, literal or from variables. Duplicates count (they are
+ * input the gateway must read). The operation is picked as execution would pick it; 0 when there is none.
+ */
+export function countNumbers(operation: OperationToCheck): number {
+  const plan = planFor(operation.schema, operation.document, operation.operationName);
+  if (!plan) return 0;
+  let total = 0;
+  for (const value of plan.values) total += entriesIn(value, plan.operation, operation.variables);
+  return total;
 }
 
 /**
