@@ -178,7 +178,8 @@ type AttemptResult<T> = { ok: true; value: T } | { ok: false; failure: AttemptFa
 export class ProviderClient {
   private readonly pool: Pool;
   private readonly pathPrefix: string;
-  private readonly authorization: string;
+  /** Request headers, built once (undici does not change them). */
+  private readonly headers: { get: Record<string, string>; post: Record<string, string> };
   private readonly secrets: string[];
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
@@ -203,7 +204,8 @@ export class ProviderClient {
       );
     }
     this.pathPrefix = target.pathPrefix;
-    this.authorization = `App ${options.apiKey}`;
+    const get = { authorization: `App ${options.apiKey}`, accept: 'application/json' };
+    this.headers = { get, post: { ...get, 'content-type': 'application/json' } };
     this.secrets = [options.apiKey, ...target.userinfo];
     this.timeoutMs = positive('timeoutMs', options.timeoutMs ?? 10_000);
     this.maxAttempts = positiveInteger('retry.maxAttempts', options.retry?.maxAttempts ?? 3);
@@ -388,7 +390,9 @@ export class ProviderClient {
       const status = result.ok ? undefined : result.failure.status;
       const outcome = result.ok ? 'ok' : result.failure.code;
       this.report('call', () => this.hooks.call?.({ endpoint, outcome, status, durationMs }));
-      this.logger.debug({ reqId, endpoint, attempt, outcome, status, durationMs }, 'provider attempt');
+      if (this.logger.isLevelEnabled('debug')) {
+        this.logger.debug({ reqId, endpoint, attempt, outcome, status, durationMs }, 'provider attempt');
+      }
 
       if (result.ok) {
         permit.success();
@@ -440,11 +444,7 @@ export class ProviderClient {
       const response = await this.pool.request({
         method: call.method,
         path: this.pathPrefix + call.path,
-        headers: {
-          authorization: this.authorization,
-          accept: 'application/json',
-          ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
+        headers: call.body === undefined ? this.headers.get : this.headers.post,
         body: call.body,
         signal: controller.signal,
       });
