@@ -184,7 +184,13 @@ export class RequestRegistry {
         repeatedInBody++;
         continue;
       }
-      finals.set(number, toLookupResult(raw as unknown as ProviderResult, number));
+      const result = toLookupResult(raw as unknown as ProviderResult, number);
+      // Filled in here too when the acknowledgement is already known (reads fill in the rest): the stored and
+      // published result is then one object for every subscriber, and one execution serves them all.
+      if (!result.messageId && Object.hasOwn(record.messageIds, number)) {
+        result.messageId = record.messageIds[number];
+      }
+      finals.set(number, result);
     }
     if (results.length > 0 && usable === 0) {
       return { kind: 'invalid', reason: 'no entry of "results" is an object with a string "to"' };

@@ -247,8 +247,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       corsMiddleware(req, res, () => sendJson(res, 404, { code: 'NOT_FOUND' }));
       return;
     }
-    // With static origins cors calls next at once and never with an error: no promise needed.
-    corsMiddleware(req, res, () => undefined);
+    // CORS is for browsers calling from another origin, and they always say which: a request without `Origin`
+    // needs none of its headers. With static origins cors calls next at once and never with an error.
+    if (req.headers.origin !== undefined) corsMiddleware(req, res, () => undefined);
     if (req.method !== 'GET' && req.method !== 'POST') {
       res.setHeader('allow', 'GET, POST');
       refuseEarly(res, requestId, 405, {

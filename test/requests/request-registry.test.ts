@@ -208,6 +208,20 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('RequestRegistry ($mo
     expect((await replayed.done).map((r) => [r.to, r.messageId])).toEqual(expected);
   });
 
+  it('hands every watch on an instance the same object for a live result, so one execution serves them all', async () => {
+    const { a, b } = await registries();
+    const { record, secret } = await a.create(NUMBERS);
+    const messageIds = Object.fromEntries(NUMBERS.map((n) => [n, `ack-${n}`]));
+    await a.addAcknowledgement(record.id, { bulkIds: ['b-1'], messageIds });
+    const first = drain(await a.watch(record.id));
+    const second = drain(await a.watch(record.id));
+    await b.receiveCallback(record.id, secret, { results: [bare(NUMBERS[0])] });
+    await first.count(1);
+    await second.count(1);
+    expect(first.results[0]).toBe(second.results[0]);
+    expect(first.results[0].messageId).toBe(`ack-${NUMBERS[0]}`);
+  });
+
   it('fails a watch with NOT_FOUND, not a completion, when its request disappears while watched', async () => {
     const { a, b, pubsubA } = await registries();
     const { record, secret } = await a.create(NUMBERS);
