@@ -47,9 +47,14 @@ export class Samples {
   }
 }
 
-/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one machine. */
+/**
+ * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC, what `process.hrtime` reads), which every process
+ * on the machine shares: a time taken in one process can be compared with one taken in another. Not the wall
+ * clock: `performance.timeOrigin` is the wall clock at each process's start, and a clock step (NTP) between two
+ * processes' starts once put 6 s into every delivery latency.
+ */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 /** A small deterministic PRNG (mulberry32), so every run sends the same workload. */
