@@ -120,6 +120,19 @@ interface BodyError {
   body?: unknown;
 }
 
+/** The `extensions.code` of the first error in a GraphQL error response body; `BAD_REQUEST` when it has none. */
+function refusalCode(body: { kind: string; string?: string }): string {
+  try {
+    const parsed = JSON.parse(body.kind === 'complete' ? (body.string ?? '') : '') as {
+      errors?: { extensions?: { code?: unknown } }[];
+    };
+    const code = parsed.errors?.[0]?.extensions?.code;
+    return typeof code === 'string' && /^[A-Z_]{1,64}$/.test(code) ? code : 'BAD_REQUEST';
+  } catch {
+    return 'BAD_REQUEST';
+  }
+}
+
 /** Whether `text` is valid JSON (body-parser refuses JSON that is not an object or array as a parse failure). */
 function isJson(text: unknown): boolean {
   if (typeof text !== 'string') return false;
@@ -277,12 +290,22 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       const value = req.headers[name];
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
+    let reachedContext = false;
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search, body },
-      context: () => contextFor(req, requestId, body),
+      context: () => {
+        reachedContext = true;
+        return contextFor(req, requestId, body);
+      },
     });
+    const status = response.status ?? 200;
+    // Refused by Apollo Server before it built a context (CSRF prevention, no query, a mutation over GET): no
+    // plugin saw it, so it is counted here, with the code Apollo gave it.
+    if (!reachedContext && status >= 400) {
+      options.observer.begin({ transport: 'http', requestId }).end(refusalCode(response.body));
+    }
     for (const [name, value] of response.headers) res.setHeader(name, value);
-    res.statusCode = response.status ?? 200;
+    res.statusCode = status;
     if (response.body.kind === 'complete') {
       res.end(response.body.string);
       return;

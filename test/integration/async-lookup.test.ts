@@ -233,6 +233,32 @@ describe('requestLookup + lookupCompleted (async, provider POST /number/1/notify
     expect(body.data!.lookupRequest!.results.map((r) => r.to)).toEqual([NUMBERS[0], NUMBERS[1]]);
   });
 
+  it('answers 503 when storing the results fails after the secret checked out, and takes the retry', async () => {
+    const simulator = await harness.simulator({ callbackDelayMs: 60_000 });
+    const gateway = await harness.gateway({}, { simulator });
+    const request = await requestLookup(gateway, NUMBERS);
+    const notifyUrl = await notifyUrlOf(gateway);
+    const store = gateway.app.internals.store;
+    const addResults = store.addResults;
+    store.addResults = async () => Promise.reject(new Error('connection is closed'));
+    const results = NUMBERS.map((n) => finalResult(n));
+    try {
+      expect(await gateway.postCallback(notifyUrl, { results })).toMatchObject({
+        status: 503,
+        body: { code: 'STORE_UNAVAILABLE' },
+      });
+      const { body } = await gateway.gql(LookupRequestDocument, { id: request.id });
+      expect(body.data!.lookupRequest).toMatchObject({ state: 'PENDING', results: [] });
+    } finally {
+      store.addResults = addResults;
+    }
+    // The provider's retry of the same delivery is stored whole.
+    expect(await gateway.postCallback(notifyUrl, { results })).toMatchObject({
+      status: 200,
+      body: { stored: 3 },
+    });
+  });
+
   it('answers NOT_FOUND for an unknown request id, on subscription and as null on lookupRequest', async () => {
     const gateway = await harness.gateway();
     const unknown = '00000000-0000-4000-8000-000000000000';

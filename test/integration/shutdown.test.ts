@@ -267,3 +267,85 @@ describe.each(STORE_MODES)('graceful shutdown ($name)', (mode) => {
     }
   });
 });
+
+describe('shutdown past its bound, and a killed instance', () => {
+  const harness = new Harness();
+  afterEach(() => harness.dispose());
+
+  it('on SIGINT cuts an operation outlasting SHUTDOWN_TIMEOUT_MS and exits 1 soon after the bound', async () => {
+    const gateway = await startGatewayProcess(harness, { SHUTDOWN_TIMEOUT_MS: '1000' });
+    const { graphqlUrl, simulatorUrl } = gateway;
+    await fetch(`${simulatorUrl}/__simulator/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ fault: { kind: 'latency', ms: 30_000 }, endpoint: 'query' }),
+    });
+    const stuck = graphql(graphqlUrl, 'query ($to: [String!]!) { lookupNumbers(to: $to) { to } }', {
+      to: [NUMBERS[0]],
+    }).catch((error: unknown) => error);
+    await eventually(
+      async () => {
+        const body = (await (await fetch(`${simulatorUrl}/__simulator/requests`)).json()) as {
+          requests: { path: string }[];
+        };
+        return body.requests.some((r) => r.path === '/number/1/query');
+      },
+      5_000,
+      'the lookup to reach the provider',
+    );
+
+    const signalledAt = Date.now();
+    gateway.child.kill('SIGINT');
+    expect(await within(gateway.exited, 5_000, 'the process to exit')).toEqual({ code: 1, signal: null });
+    const tookMs = Date.now() - signalledAt;
+    expect(tookMs).toBeGreaterThanOrEqual(900);
+    expect(tookMs).toBeLessThan(4_000);
+    // The client of the cut operation gets a closed connection, not a hang.
+    expect(String(await within(stuck, 5_000, 'the cut request to end'))).toMatch(/fetch failed/);
+    expect(gateway.logs.map((l) => l.msg)).toContain('shutting down');
+  }, 60_000);
+
+  it('with Redis, an instance killed with SIGKILL between requestLookup and the callback loses nothing', async () => {
+    const prefix = uniquePrefix('killed');
+    await cleanUpPrefix(harness, prefix);
+    const env = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix };
+    const killed = await startGatewayProcess(harness, env);
+    const created = await graphql(
+      killed.graphqlUrl,
+      'mutation ($to: [String!]!) { requestLookup(to: $to) { id } }',
+      {
+        to: NUMBERS,
+      },
+    );
+    const requestId = (created.body.data!.requestLookup as { id: string }).id;
+    const { requests } = (await (await fetch(`${killed.simulatorUrl}/__simulator/requests`)).json()) as {
+      requests: { path: string; body: { notifyUrl?: string } }[];
+    };
+    const notifyUrl = requests.find((r) => r.path === '/number/1/notify')!.body.notifyUrl!;
+    killed.child.kill('SIGKILL');
+    expect((await within(killed.exited, 5_000, 'the kill')).signal).toBe('SIGKILL');
+
+    // Its replacement: another instance on the same Redis, where the provider's retries now land.
+    const simulator = await harness.simulator({ callbackDelayMs: 60_000 });
+    const [replacement] = await startInstances(harness, { name: 'redis', redis: true }, 1, simulator, {
+      REDIS_KEY_PREFIX: prefix,
+    });
+    const subscription = replacement.subscribe(replacement.wsClient(), LookupCompletedDocument, {
+      requestId,
+    });
+    await until(
+      () => replacement.app.internals.registry.stats().activeWatches === 1,
+      5_000,
+      'the subscription',
+    );
+    const url = callbackUrlAt(notifyUrl, replacement);
+    expect(
+      (await replacement.postCallback(url, { results: NUMBERS.map((n) => finalResult(n)) })).status,
+    ).toBe(200);
+
+    const delivered = await subscription.completed();
+    expect(delivered.map((r) => r.data!.lookupCompleted.to).sort()).toEqual([...NUMBERS].sort());
+    const { body } = await replacement.gql(LookupRequestDocument, { id: requestId });
+    expect(body.data!.lookupRequest).toMatchObject({ state: 'COMPLETED' });
+  }, 60_000);
+});
