@@ -1,13 +1,7 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
-import {
-  execute,
-  GraphQLError,
-  printSchema,
-  type DocumentNode,
-  type ExecutionResult,
-  type GraphQLSchema,
-} from 'graphql';
+import { execute, GraphQLError, printSchema, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import { createOperationCache } from './operation-cache';
 
 // graphql-jit's errors are GraphQLErrors by prototype only: without extensions their `extensions` is undefined
 // (graphql-js always has an object), and Apollo Server's error formatting then fails. A real one with the same
@@ -34,22 +28,14 @@ function asGraphQLError(error: GraphQLError): GraphQLError {
  * answers with the compiler's errors; refused variables are answered by graphql-js (see below).
  */
 export function createJitExecution(schema: GraphQLSchema): GatewayInterface {
-  const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | ExecutionResult>>();
+  // No leaf serializers: every leaf value this schema's resolvers return is already of its type (the one mapping
+  // of provider results checks each field; dates are ISO strings; enums are their names), and they were a tenth
+  // of the time spent on a lookup's response. test/server/jit-executor.test.ts holds it to graphql-js.
+  const compiled = createOperationCache((document, operationName): CompiledQuery | ExecutionResult =>
+    compileQuery(schema, document, operationName, { disableLeafSerialization: true }),
+  );
   const executor: GatewayExecutor = async ({ document, operationName, request, context }) => {
-    let byName = compiled.get(document);
-    if (!byName) {
-      byName = new Map();
-      compiled.set(document, byName);
-    }
-    const name = operationName ?? '';
-    let query = byName.get(name);
-    if (!query) {
-      // No leaf serializers: every leaf value this schema's resolvers return is already of its type (the one mapping
-      // of provider results checks each field; dates are ISO strings; enums are their names), and they were a
-      // tenth of the time spent on a lookup's response. test/server/jit-executor.test.ts holds it to graphql-js.
-      query = compileQuery(schema, document, operationName ?? undefined, { disableLeafSerialization: true });
-      byName.set(name, query);
-    }
+    const query = compiled(document, operationName);
     if (!isCompiledQuery(query)) return query;
     const result = await query.query(undefined, context, request.variables ?? {});
     // A result without `data` means the variables were refused and nothing ran. graphql-jit words those errors its

@@ -19,6 +19,7 @@ import {
   type ValueNode,
 } from 'graphql';
 import { BadUserInputError } from '../errors';
+import { createOperationCache } from './operation-cache';
 
 /** The argument whose list entries count towards the numbers-per-operation cap, on any field that has it. */
 const NUMBERS_ARGUMENT = 'to';
@@ -176,29 +177,6 @@ interface NumbersPlan {
   values: ValueNode[];
 }
 
-// Per parsed document (Apollo Server and the WebSocket guard cache those, so the same query text is one object) and
-// operation name: the walk over every selection is done once per document, not once per request.
-const plans = new WeakMap<DocumentNode, Map<string, NumbersPlan | null>>();
-
-function planFor(
-  schema: GraphQLSchema,
-  document: DocumentNode,
-  operationName?: string | null,
-): NumbersPlan | null {
-  let byName = plans.get(document);
-  if (!byName) {
-    byName = new Map();
-    plans.set(document, byName);
-  }
-  const key = operationName ?? '';
-  let plan = byName.get(key);
-  if (plan === undefined) {
-    plan = buildPlan(schema, document, operationName);
-    byName.set(key, plan);
-  }
-  return plan;
-}
-
 function buildPlan(
   schema: GraphQLSchema,
   document: DocumentNode,
@@ -258,13 +236,22 @@ function buildPlan(
   return { operation: selected, values };
 }
 
+// One plan per schema and operation: the walk over every selection is done once, not once per request.
+const plans = new WeakMap<GraphQLSchema, ReturnType<typeof createOperationCache<NumbersPlan | null>>>();
+
 /**
  * Counts the phone numbers one operation carries: the entries of every list-typed `to` argument of every
  * field it selects, across aliases and fragments, literal or from variables. Duplicates count (they are
  * input the gateway must read). The operation is picked as execution would pick it; 0 when there is none.
  */
 export function countNumbers(operation: OperationToCheck): number {
-  const plan = planFor(operation.schema, operation.document, operation.operationName);
+  let planFor = plans.get(operation.schema);
+  if (!planFor) {
+    const { schema } = operation;
+    planFor = createOperationCache((document, operationName) => buildPlan(schema, document, operationName));
+    plans.set(schema, planFor);
+  }
+  const plan = planFor(operation.document, operation.operationName);
   if (!plan) return 0;
   let total = 0;
   for (const value of plan.values) total += entriesIn(value, plan.operation, operation.variables);

@@ -97,6 +97,20 @@ async function startGatewayProcess(harness: Harness, env: Record<string, string>
   return { child, graphqlUrl, simulatorUrl, logs, exited };
 }
 
+/** Resolves once the gateway process's simulator has received a call to `path`. */
+async function providerReceived(simulatorUrl: string, path: string): Promise<void> {
+  await eventually(
+    async () => {
+      const body = (await (await fetch(`${simulatorUrl}/__simulator/requests`)).json()) as {
+        requests: { path: string }[];
+      };
+      return body.requests.some((r) => r.path === path);
+    },
+    5_000,
+    `the provider to receive ${path}`,
+  );
+}
+
 async function graphql(url: string, query: string, variables: Record<string, unknown>) {
   const response = await fetch(url, {
     method: 'POST',
@@ -162,16 +176,7 @@ describe.each(STORE_MODES)('graceful shutdown ($name)', (mode) => {
     const inFlight = graphql(graphqlUrl, 'query ($to: [String!]!) { lookupNumbers(to: $to) { to mccMnc } }', {
       to: [NUMBERS[1]],
     });
-    await eventually(
-      async () => {
-        const body = (await (await fetch(`${simulatorUrl}/__simulator/requests`)).json()) as {
-          requests: { path: string }[];
-        };
-        return body.requests.some((r) => r.path === '/number/1/query');
-      },
-      5_000,
-      'the lookup to reach the provider',
-    );
+    await providerReceived(simulatorUrl, '/number/1/query');
 
     const signalledAt = Date.now();
     gateway.child.kill('SIGTERM');
@@ -283,16 +288,7 @@ describe('shutdown past its bound, and a killed instance', () => {
     const stuck = graphql(graphqlUrl, 'query ($to: [String!]!) { lookupNumbers(to: $to) { to } }', {
       to: [NUMBERS[0]],
     }).catch((error: unknown) => error);
-    await eventually(
-      async () => {
-        const body = (await (await fetch(`${simulatorUrl}/__simulator/requests`)).json()) as {
-          requests: { path: string }[];
-        };
-        return body.requests.some((r) => r.path === '/number/1/query');
-      },
-      5_000,
-      'the lookup to reach the provider',
-    );
+    await providerReceived(simulatorUrl, '/number/1/query');
 
     const signalledAt = Date.now();
     gateway.child.kill('SIGINT');

@@ -5,16 +5,10 @@ import {
   withMessageIds,
 } from '../../src/lookup/lookup-result';
 import type { ProviderResult } from '../../src/upstream/provider-types';
+import { DELIVERED_STATUS, NO_ERROR } from '../helpers/provider-fixtures';
 
-const STATUS = { groupId: 3, groupName: 'DELIVERED', id: 5, name: 'DELIVERED_TO_HANDSET', description: 'ok' };
-const ERROR = {
-  groupId: 0,
-  groupName: 'OK',
-  id: 0,
-  name: 'NO_ERROR',
-  description: 'No Error',
-  permanent: false,
-};
+const STATUS = DELIVERED_STATUS;
+const ERROR = NO_ERROR;
 
 describe('toLookupResult', () => {
   it('maps every documented field, servingMSC to servingMsc, and drops unknown ones', () => {

@@ -4,16 +4,10 @@ import {
   parseLogsResponse,
   parseResultsResponse,
 } from '../../src/upstream/provider-schemas';
+import { DELIVERED_STATUS, NO_ERROR } from '../helpers/provider-fixtures';
 
-const STATUS = { groupId: 3, groupName: 'DELIVERED', id: 5, name: 'DELIVERED_TO_HANDSET', description: 'ok' };
-const ERROR = {
-  groupId: 0,
-  groupName: 'OK',
-  id: 0,
-  name: 'NO_ERROR',
-  description: 'No Error',
-  permanent: false,
-};
+const STATUS = DELIVERED_STATUS;
+const ERROR = NO_ERROR;
 
 describe('parseResultsResponse', () => {
   it('keeps every documented field, servingMSC included', () => {
