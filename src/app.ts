@@ -72,10 +72,11 @@ export interface GatewayApp {
   /** Starts the simulator (if any), Redis connections and the HTTP/WebSocket server. Rejects if any cannot. */
   start(): Promise<void>;
   /**
-   * Graceful stop: stops accepting, closes WebSockets with 1001, lets in-flight operations and callbacks
-   * finish, then releases everything. Bounded by `shutdownTimeoutMs`, after which connections are cut.
+   * Graceful stop: stops accepting, lets in-flight operations (HTTP and WebSocket) and callbacks finish, closes
+   * WebSockets with 1001, then releases everything. What still runs `shutdownTimeoutMs` minus a reserve (2 s, or
+   * half the bound when it is shorter) is cut, and `graceful` is then false; the reserve is for releasing.
    */
-  stop(): Promise<void>;
+  stop(): Promise<{ graceful: boolean }>;
 }
 
 /** Strips credentials from a URL before it is logged. */
@@ -205,6 +206,12 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   const schema = buildGatewaySchema();
   const httpServer: Server = createServer();
   const httpDrain = createHttpDrain(httpServer);
+  // Of the shutdown's bound, a reserve for closing handshakes and releasing the store, pub/sub and Redis, so that
+  // cutting what still runs at the end leaves time to stop cleanly.
+  const reserveMs = Math.min(2_000, config.shutdownTimeoutMs / 2);
+  const drainBoundMs = config.shutdownTimeoutMs - reserveMs;
+  const closeBoundMs = reserveMs / 2;
+  let drainCut = false;
   let ws: GatewayWebSocketServer | undefined;
 
   const apollo = new ApolloServer<GatewayContext>({
@@ -232,10 +239,11 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
           return {
             // Both at once: HTTP stops accepting while the WebSockets finish what they are running.
             async drainServer() {
-              await Promise.all([
-                ws?.dispose(config.shutdownTimeoutMs),
-                httpDrain.stop(config.shutdownTimeoutMs),
+              const [sockets, http] = await Promise.all([
+                ws?.dispose(drainBoundMs, closeBoundMs),
+                httpDrain.stop(drainBoundMs),
               ]);
+              drainCut = Boolean(sockets?.cut || http.cut);
             },
           };
         },
@@ -396,6 +404,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         observer,
         maxPayloadBytes: config.http.maxBodyBytes,
         maxOperationsPerConnection: config.ws.maxOperationsPerConnection,
+        trustProxyHops: config.http.trustProxyHops,
       });
       const { port } = httpServer.address() as AddressInfo;
       const host = ['0.0.0.0', '::', ''].includes(config.host) ? 'localhost' : config.host;
@@ -417,11 +426,13 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         await registry.dispose();
         await pubsub.dispose();
         await store.dispose();
-        await provider?.dispose();
+        // Provider calls still running belong to operations already answered or cut: they get the reserve.
+        await provider?.dispose(closeBoundMs);
         if (redis) await Promise.all(Object.values(redis).map(closeRedis));
         if (ownSimulator) await simulator?.dispose();
-        logger.info('number lookup gateway stopped');
+        logger.info({ graceful: !drainCut }, 'number lookup gateway stopped');
       }
+      return { graceful: !drainCut };
     },
   };
   return app;

@@ -15,8 +15,9 @@ function exit(logger: Logger, code: number): never {
 
 /**
  * Process entry: configuration, the app, and signals. SIGTERM/SIGINT stop the gateway gracefully
- * (`GatewayApp.stop`: stop accepting, WebSockets closed with 1001, in-flight operations and callbacks
- * finished) and exit 0; if that has not finished within `SHUTDOWN_TIMEOUT_MS`, the process exits 1.
+ * (`GatewayApp.stop`: stop accepting, in-flight operations and callbacks finished, WebSockets closed with 1001)
+ * and exit 0; if operations had to be cut at the bound, or the stop did not end within `SHUTDOWN_TIMEOUT_MS`,
+ * the process exits 1.
  */
 async function main(): Promise<void> {
   let config;
@@ -49,7 +50,10 @@ async function main(): Promise<void> {
       .catch(() => undefined)
       .then(() => app.stop())
       .then(
-        () => exit(logger, 0),
+        ({ graceful }) => {
+          if (!graceful) logger.warn('operations still running at the shutdown bound were cut');
+          exit(logger, graceful ? 0 : 1);
+        },
         (error: unknown) => {
           logger.error({ err: error }, 'shutdown failed');
           exit(logger, 1);

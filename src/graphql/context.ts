@@ -13,4 +13,9 @@ export interface GatewayContext {
    * every line the operation writes, its provider calls' included.
    */
   requestId: string;
+  /**
+   * HTTP only: marked once the operation observer saw the operation, so that the HTTP adapter records the
+   * requests Apollo Server refused before any plugin ran.
+   */
+  observation?: { observed: boolean };
 }

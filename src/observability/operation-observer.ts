@@ -40,6 +40,7 @@ const NAME = /^[_A-Za-z][_0-9A-Za-z]{0,99}$/;
  */
 export class OperationObserver {
   private readonly names = new Set<string>();
+
   private readonly maxOperationNames: number;
 
   constructor(
@@ -94,9 +95,13 @@ export class OperationObserver {
    * The Apollo Server plugin for the HTTP path. Operations refused before Apollo creates their context
    * (UNAUTHENTICATED, RATE_LIMITED) never reach plugins: the HTTP adapter records those itself.
    */
-  apolloPlugin<TContext extends { requestId: string }>(): ApolloServerPlugin<TContext> {
+  apolloPlugin<
+    TContext extends { requestId: string; observation?: { observed: boolean } },
+  >(): ApolloServerPlugin<TContext> {
     return {
       requestDidStart: async ({ contextValue, request }) => {
+        // Apollo Server copies the context per operation, shallowly: this object is the one the adapter holds.
+        if (contextValue.observation) contextValue.observation.observed = true;
         const operation = this.begin({
           transport: 'http',
           requestId: contextValue.requestId,

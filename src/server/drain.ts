@@ -7,9 +7,9 @@ export interface HttpDrain {
    * Stops accepting connections, closes idle keep-alive connections at once and busy ones as soon as their
    * requests are answered, and resolves when the server has closed: once every connection is gone, the
    * WebSockets included (those are the WebSocket server's to close). After `graceMs` the remaining HTTP
-   * connections are destroyed. Never rejects.
+   * connections are destroyed, and `cut` says whether a request was still running on one. Never rejects.
    */
-  stop(graceMs: number): Promise<void>;
+  stop(graceMs: number): Promise<{ cut: boolean }>;
 }
 
 /**
@@ -45,12 +45,17 @@ export function createHttpDrain(server: Server): HttpDrain {
       stopping = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const [socket, requests] of inFlight) if (requests === 0) socket.end();
-      const cut = setTimeout(() => {
-        for (const socket of inFlight.keys()) socket.destroy();
+      let cut = false;
+      const bound = setTimeout(() => {
+        for (const [socket, requests] of inFlight) {
+          if (requests > 0) cut = true;
+          socket.destroy();
+        }
       }, graceMs);
-      cut.unref();
+      bound.unref();
       await closed;
-      clearTimeout(cut);
+      clearTimeout(bound);
+      return { cut };
     },
   };
 }

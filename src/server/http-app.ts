@@ -224,7 +224,13 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     refuseEarly(res, requestId, status >= 500 ? 500 : status, { message, extensions: { code } });
   };
 
-  const contextFor = async (req: IncomingMessage, requestId: string, body: unknown) => {
+  /** The operation's context; a refusal (auth, rate limit) is recorded as an operation and marks `seen.counted`. */
+  const contextFor = async (
+    req: IncomingMessage,
+    requestId: string,
+    body: unknown,
+    seen: { counted: boolean },
+  ) => {
     const key = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
     const clientId = options.authenticate(key);
     const refuse = (error: GraphQLError): never => {
@@ -232,6 +238,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       options.observer
         .begin({ transport: 'http', requestId, operationName: typeof name === 'string' ? name : undefined })
         .end(String(error.extensions.code));
+      seen.counted = true;
       throw error;
     };
     const operations = Array.isArray(body) ? body.length : 1;
@@ -290,18 +297,16 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       const value = req.headers[name];
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
-    let reachedContext = false;
+    const seen = { counted: false };
+    const observation = { observed: false };
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search, body },
-      context: () => {
-        reachedContext = true;
-        return contextFor(req, requestId, body);
-      },
+      context: async () => ({ ...(await contextFor(req, requestId, body, seen)), observation }),
     });
     const status = response.status ?? 200;
-    // Refused by Apollo Server before it built a context (CSRF prevention, no query, a mutation over GET): no
-    // plugin saw it, so it is counted here, with the code Apollo gave it.
-    if (!reachedContext && status >= 400) {
+    // Refused by Apollo Server before any plugin saw it (CSRF prevention, no query, variables that are not an
+    // object): counted here, with the code Apollo gave it. Refusals of our own context are counted in it.
+    if (status >= 400 && !seen.counted && !observation.observed) {
       options.observer.begin({ transport: 'http', requestId }).end(refusalCode(response.body));
     }
     for (const [name, value] of response.headers) res.setHeader(name, value);

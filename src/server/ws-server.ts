@@ -66,6 +66,12 @@ export interface WebSocketServerOptions {
    * visitor's browser: WebSockets are not subject to CORS, nor to Apollo's CSRF prevention. Default: any.
    */
   allowedOrigins?: readonly string[];
+  /**
+   * Trusted reverse proxies in front of the gateway (`TRUST_PROXY`): with any, the host a proxy saw
+   * (`X-Forwarded-Host`, the entry that many hops back) counts as the gateway's own origin too, for pages the
+   * gateway served through a proxy that rewrites `Host`. Default 0.
+   */
+  trustProxyHops?: number;
 }
 
 /** The running graphql-ws server. */
@@ -75,9 +81,10 @@ export interface GatewayWebSocketServer {
    * Graceful stop: accepts no new sockets and no new operations (those get a `SERVICE_UNAVAILABLE` error), lets
    * the queries and mutations already running finish and deliver their results, then closes every socket with
    * 1001 (subscriptions end there: clients reconnect, to another instance, and resubscribe). Sockets still busy
-   * after `graceMs` are closed anyway. Never rejects.
+   * after `graceMs` (default 10 s) are closed anyway, and `cut` says so; a peer that does not answer the close
+   * within `closeMs` (default 1 s) is dropped. Never rejects.
    */
-  dispose(graceMs?: number): Promise<void>;
+  dispose(graceMs?: number, closeMs?: number): Promise<{ cut: boolean }>;
 }
 
 interface RunningOperation {
@@ -119,7 +126,9 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
             let verified = !origin || allowed.includes(origin);
             if (!verified) {
               try {
-                verified = new URL(origin as string).host === req.headers.host;
+                verified = ownHosts(req, options.trustProxyHops ?? 0).includes(
+                  new URL(origin as string).host,
+                );
               } catch {
                 verified = false;
               }
@@ -137,17 +146,29 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
   let draining = false;
   const open = new Map<WebSocket, ConnectionExtra>();
   const drained = new Set<WebSocket>();
+  let cut = false;
+  let closeTimeoutMs = 1_000;
   const closeWhenIdle = (extra: ConnectionExtra) => {
     if (!draining || drained.has(extra.socket)) return;
     for (const operation of extra.operations.values()) if (operation.single) return;
     drained.add(extra.socket);
-    extra.socket.close(1001, 'Going away');
+    closeSocket(extra.socket);
+  };
+  // Closes with 1001 and waits for the peer's close frame only so long: a peer that vanished must not hold the
+  // shutdown until its bound.
+  const closeSocket = (socket: WebSocket) => {
+    socket.close(1001, 'Going away');
+    const terminate = setTimeout(() => socket.terminate(), closeTimeoutMs);
+    terminate.unref();
+    socket.once('close', () => clearTimeout(terminate));
   };
   const finish = (extra: ConnectionExtra, id: string, outcome: string | undefined) => {
     const operation = extra.operations.get(id);
     operation?.observed?.end(outcome ?? operation.outcome ?? 'ok');
     extra.operations.delete(id);
-    closeWhenIdle(extra);
+    // graphql-ws calls onComplete and onError before it sends `complete` or `error`: closing now would drop
+    // that message, and a client that never saw its mutation complete runs it again after reconnecting.
+    if (draining) setImmediate(() => closeWhenIdle(extra));
   };
 
   const server = makeServer<Record<string, unknown> | undefined, ConnectionExtra>({
@@ -171,6 +192,18 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
           new GraphQLError('The gateway is shutting down: reconnect and send the operation again.', {
             extensions: { code: GatewayErrorCode.SERVICE_UNAVAILABLE },
           }),
+        ];
+      }
+      // graphql-ws forgets an id as soon as the client completes it, but a query or mutation under it runs on, and
+      // its answer would go out under the next operation given that id.
+      if (extra.operations.has(id)) {
+        return [
+          new GraphQLError(
+            `Operation id "${id.slice(0, 64)}" is still running: wait for it, or use another id.`,
+            {
+              extensions: { code: 'BAD_REQUEST' },
+            },
+          ),
         ];
       }
       const max = options.maxOperationsPerConnection;
@@ -199,6 +232,11 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
         const operation = getOperationAST(prepared.document, prepared.operationName);
         observed?.identify(operation?.name?.value ?? prepared.operationName, operation?.operation);
         running.single = operation?.operation !== 'subscription';
+        // A subscription does not hold a draining socket open.
+        if (!running.single) closeWhenIdle(extra);
+      } else if (prepared && !(id in ctx.subscriptions)) {
+        // Refused, and completed by the client meanwhile: graphql-ws sends nothing and calls no hook.
+        finish(extra, id, outcomeOf(prepared.map((e) => options.formatError(e.toJSON(), e))));
       }
       return prepared;
     },
@@ -249,7 +287,8 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
             socket.terminate();
           }
         },
-        close: (code, reason) => socket.close(code, reason),
+        // A close reason may hold a client's operation id; the protocol allows 123 bytes of it.
+        close: (code, reason) => socket.close(code, truncateReason(reason)),
         onMessage: (handle) =>
           socket.on('message', (data) => {
             handle(String(data)).catch((error: unknown) => {
@@ -290,9 +329,10 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
 
   return {
     connections: () => wss.clients.size,
-    async dispose(graceMs = 10_000) {
+    async dispose(graceMs = 10_000, closeMs = 1_000) {
       if (pinger) clearInterval(pinger);
       draining = true;
+      closeTimeoutMs = closeMs;
       const closing = [...wss.clients].map(
         (socket) =>
           new Promise<void>((resolve) => {
@@ -301,13 +341,41 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
           }),
       );
       for (const extra of open.values()) closeWhenIdle(extra);
-      const cut = setTimeout(() => {
-        for (const socket of wss.clients) socket.terminate();
+      const bound = setTimeout(() => {
+        for (const extra of open.values()) {
+          if (drained.has(extra.socket)) continue;
+          // Queries or mutations still running: their answers are lost.
+          cut = true;
+          drained.add(extra.socket);
+          closeSocket(extra.socket);
+        }
       }, graceMs);
-      cut.unref();
+      bound.unref();
       await Promise.all(closing);
-      clearTimeout(cut);
+      clearTimeout(bound);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      return { cut };
     },
   };
+}
+
+/** The hosts a page of the gateway's own would name in `Origin`: `Host`, and what a trusted proxy was asked for. */
+function ownHosts(request: IncomingMessage, trustProxyHops: number): string[] {
+  const hosts = request.headers.host ? [request.headers.host] : [];
+  if (trustProxyHops <= 0) return hosts;
+  const header = request.headers['x-forwarded-host'];
+  const forwarded = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const seen = forwarded[forwarded.length - trustProxyHops] ?? forwarded[0];
+  return seen ? [...hosts, seen] : hosts;
+}
+
+/** `reason` cut to what a WebSocket close frame carries (123 bytes of UTF-8). */
+function truncateReason(reason: string | undefined): string | undefined {
+  if (reason === undefined || Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }

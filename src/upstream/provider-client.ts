@@ -138,6 +138,11 @@ interface ProviderCall<T> {
   body?: string;
   parse(json: unknown): T;
   secrets: string[];
+  /**
+   * What a JSON 2xx whose body cannot be used (cut off, not JSON after all, another shape) stands for, when the
+   * status alone says the call succeeded (notify: the provider took the lookup). Unset: such an answer fails.
+   */
+  unreadable?: () => T;
 }
 
 /** Why one attempt failed, and what that means for retries, the breaker and the caller. */
@@ -280,9 +285,10 @@ export class ProviderClient {
    * or reset connection (even on a reused keep-alive socket: the provider may have read the request before the
    * reset), a 5xx — rejects at once with `UPSTREAM_UNAVAILABLE` and `extensions.upstream.outcomeKnown: false`: the
    * provider may have accepted the lookup and will then call `notifyUrl`. Every notify error carries
-   * `outcomeKnown`. A 2xx whose body cannot be read (not JSON, cut off, of another shape) resolves with no results
-   * and no `bulkId`, logged at warn: the provider took the lookup. `notifyUrl` (which holds a callback secret)
-   * never appears in errors or logs.
+   * `outcomeKnown`. A JSON 2xx whose body cannot be used (cut off, not JSON after all, of another shape) resolves
+   * with no results and no `bulkId`, logged at warn: the provider took the lookup; a 2xx that is not JSON (a proxy's
+   * page, a wrong base URL) fails with the outcome unknown. `notifyUrl` (which holds a callback secret) never
+   * appears in errors or logs.
    */
   notify(to: string[], notifyUrl: string, options?: ProviderCallOptions): Promise<ProviderResultsResponse> {
     const body: ProviderNotifyRequest = { to, notifyUrl, notifyContentType: 'application/json' };
@@ -294,27 +300,13 @@ export class ProviderClient {
         body: JSON.stringify(body),
         parse: parseResultsResponse,
         secrets: [notifyUrl, encodeURIComponent(notifyUrl)],
+        // The provider answering JSON 2xx took the lookup, whatever the body says: it will charge and call back,
+        // and what is lost is only the acknowledgement's ids. (A 2xx that is not JSON may well be a proxy or a
+        // wrong base URL speaking: that stays an error, with the outcome unknown.)
+        unreadable: () => ({ results: [] }),
       },
       options,
-    ).catch((error: unknown) => {
-      // A 2xx is the provider taking the lookup, whatever its body says (not JSON, cut off, another shape): it
-      // will charge and call back. What is lost is only the acknowledgement's ids, so the call succeeds without.
-      const status = error instanceof UpstreamError ? error.upstream.status : undefined;
-      if (
-        !(error instanceof UpstreamError) ||
-        error.extensions.code !== GatewayErrorCode.UPSTREAM_BAD_RESPONSE ||
-        status === undefined ||
-        status < 200 ||
-        status >= 300
-      ) {
-        throw error;
-      }
-      this.logger.warn(
-        { reqId: options?.requestId, endpoint: 'notify', status },
-        'the provider accepted the notify, but its acknowledgement could not be read: no bulk or message ids',
-      );
-      return { results: [] };
-    });
+    );
   }
 
   /**
@@ -361,14 +353,22 @@ export class ProviderClient {
   }
 
   /**
-   * Closes the pool: in-flight attempts finish (each bounded by `timeoutMs`), idle sockets close, later calls
-   * reject with `UPSTREAM_UNAVAILABLE` and `ping()` returns false. Idempotent; never throws.
+   * Closes the pool: in-flight attempts may finish for `graceMs` (default `timeoutMs`), then their connections
+   * are destroyed (they fail as network errors); idle sockets close; later calls reject with
+   * `UPSTREAM_UNAVAILABLE` and `ping()` returns false. Idempotent; never throws.
    */
-  dispose(): Promise<void> {
-    this.disposed ??= this.pool.close().then(
-      () => undefined,
-      () => undefined,
-    );
+  dispose(graceMs: number = this.timeoutMs): Promise<void> {
+    this.disposed ??= new Promise<void>((resolve) => {
+      const cut = setTimeout(() => void this.pool.destroy().catch(() => undefined), graceMs);
+      cut.unref();
+      void this.pool
+        .close()
+        .catch(() => undefined)
+        .finally(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+    });
     return this.disposed;
   }
 
@@ -458,6 +458,8 @@ export class ProviderClient {
       // The status of an error answer says it all; its body is only a nicety, so losing it changes nothing.
       if (status !== undefined && (status < 200 || status >= 300))
         return this.interpret(call, status, headers, '');
+      const accepted = status === undefined ? undefined : this.acceptUnreadable(call, status, headers);
+      if (accepted) return accepted;
       return { ok: false, failure: networkFailure(call.endpoint, error, status) };
     } finally {
       clearTimeout(timer);
@@ -478,12 +480,16 @@ export class ProviderClient {
       try {
         json = JSON.parse(text);
       } catch {
+        const accepted = this.acceptUnreadable(call, status, headers);
+        if (accepted) return accepted;
         const problem = text.trim() === '' ? 'an empty body' : 'a body that is not JSON';
         return { ok: false, failure: badResponse(endpoint, status, `HTTP ${status} with ${problem}`) };
       }
       try {
         return { ok: true, value: call.parse(json) };
       } catch (error) {
+        const accepted = this.acceptUnreadable(call, status, headers);
+        if (accepted) return accepted;
         const where = error instanceof ProviderShapeError ? error.path : 'unknown';
         return {
           ok: false,
@@ -564,6 +570,23 @@ export class ProviderClient {
         reason: `HTTP ${status}`,
       },
     };
+  }
+
+  /** The call's `unreadable` answer for a JSON 2xx whose body could not be used, logged; else undefined. */
+  private acceptUnreadable<T>(
+    call: ProviderCall<T>,
+    status: number,
+    headers: IncomingHttpHeaders,
+  ): AttemptResult<T> | undefined {
+    const type = String(headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim();
+    if (!call.unreadable || !/^application\/(.+\+)?json$/i.test(type)) return undefined;
+    this.logger.warn(
+      { endpoint: call.endpoint, status },
+      `the provider accepted the ${call.endpoint} call, but its answer could not be read: taken without it`,
+    );
+    return { ok: true, value: call.unreadable() };
   }
 
   /** messageId/text from a provider error body, cut short and scrubbed of anything secret it might echo. */

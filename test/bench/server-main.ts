@@ -162,7 +162,7 @@ serveChild<ServerReady>(async () => {
   await app.start();
   return {
     ready: { url: app.url, graphqlUrl: app.graphqlUrl, wsUrl: app.wsUrl },
-    dispose: () => app.stop(),
+    dispose: async () => void (await app.stop()),
     handlers: {
       ...common,
       stats: async () => ({

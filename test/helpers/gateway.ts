@@ -10,9 +10,9 @@ import { within } from './deadline';
 
 /** Everything a test started, disposed together in afterEach. */
 export class Harness {
-  private readonly disposers: (() => Promise<void>)[] = [];
+  private readonly disposers: (() => Promise<unknown>)[] = [];
 
-  defer(dispose: () => Promise<void>): void {
+  defer(dispose: () => Promise<unknown>): void {
     this.disposers.unshift(dispose);
   }
 

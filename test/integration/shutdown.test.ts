@@ -277,7 +277,7 @@ describe('shutdown past its bound, and a killed instance', () => {
   const harness = new Harness();
   afterEach(() => harness.dispose());
 
-  it('on SIGINT cuts an operation outlasting SHUTDOWN_TIMEOUT_MS and exits 1 soon after the bound', async () => {
+  it('on SIGINT cuts an operation outlasting SHUTDOWN_TIMEOUT_MS, still stops cleanly, and exits 1', async () => {
     const gateway = await startGatewayProcess(harness, { SHUTDOWN_TIMEOUT_MS: '1000' });
     const { graphqlUrl, simulatorUrl } = gateway;
     await fetch(`${simulatorUrl}/__simulator/faults`, {
@@ -293,12 +293,15 @@ describe('shutdown past its bound, and a killed instance', () => {
     const signalledAt = Date.now();
     gateway.child.kill('SIGINT');
     expect(await within(gateway.exited, 5_000, 'the process to exit')).toEqual({ code: 1, signal: null });
+    // Cut at the bound less its reserve (half of a 1 s bound), then stopped cleanly: exit 1 all the same.
     const tookMs = Date.now() - signalledAt;
-    expect(tookMs).toBeGreaterThanOrEqual(900);
+    expect(tookMs).toBeGreaterThanOrEqual(450);
     expect(tookMs).toBeLessThan(4_000);
     // The client of the cut operation gets a closed connection, not a hang.
     expect(String(await within(stuck, 5_000, 'the cut request to end'))).toMatch(/fetch failed/);
-    expect(gateway.logs.map((l) => l.msg)).toContain('shutting down');
+    const messages = gateway.logs.map((l) => l.msg);
+    expect(messages).toContain('operations still running at the shutdown bound were cut');
+    expect(messages).toContain('number lookup gateway stopped');
   }, 60_000);
 
   it('with Redis, an instance killed with SIGKILL between requestLookup and the callback loses nothing', async () => {

@@ -48,11 +48,16 @@ describe('/metrics (Prometheus, prom-client)', () => {
       body: '{',
     });
     await fetch(gateway.app.graphqlUrl, { method: 'PUT' });
-    // And refused by Apollo Server's CSRF prevention before any plugin runs.
+    // And refused by Apollo Server before any plugin runs: CSRF prevention, and no query at all.
     await fetch(gateway.app.graphqlUrl, {
       method: 'POST',
       headers: { 'content-type': 'text/plain' },
       body: '{"query":"{ __typename }"}',
+    });
+    await fetch(gateway.app.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"variables": "x"}',
     });
     const { body } = await gateway.gql(RequestLookupDocument, { to: NUMBERS });
     await gateway
@@ -75,7 +80,7 @@ describe('/metrics (Prometheus, prom-client)', () => {
     expect(count({ operation: 'anonymous', outcome: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
     expect(
       count({ operation: 'anonymous', type: 'unknown', transport: 'http', outcome: 'BAD_REQUEST' }),
-    ).toBe(3);
+    ).toBe(4);
     expect(count({ operation: 'RequestLookup', type: 'mutation', outcome: 'ok' })).toBe(1);
     expect(
       count({ operation: 'LookupCompleted', type: 'subscription', transport: 'ws', outcome: 'ok' }),

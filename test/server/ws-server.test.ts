@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { print } from 'graphql';
 import WebSocket from 'ws';
 import { buildApp } from '../../src/app';
@@ -10,7 +11,7 @@ import {
 } from '../fixtures/generated/graphql';
 import { until, within } from '../helpers/deadline';
 import { Harness } from '../helpers/gateway';
-import { RawGraphqlSocket } from '../helpers/raw-ws';
+import { RawGraphqlSocket, type WsMessage } from '../helpers/raw-ws';
 
 describe('startWebSocketServer keep-alive', () => {
   const harness = new Harness();
@@ -64,7 +65,9 @@ describe('startWebSocketServer', () => {
     );
     expect(result.payload).toMatchObject({ data: { requestLookup: { state: 'PENDING' } } });
     expect((await within(socket.closed, 5_000, 'the close')).code).toBe(1001);
-    await within(stopped, 10_000, 'app.stop()');
+    // Completed before the close: a client that missed it would run the mutation again after reconnecting.
+    expect(socket.messages.filter((m) => m.id === 'm').map((m) => m.type)).toEqual(['next', 'complete']);
+    expect(await within(stopped, 10_000, 'app.stop()')).toEqual({ graceful: true });
     // The late operation never ran: one notify, one lookup.
     expect(simulator.received.filter((r) => r.path.startsWith('/number/1/'))).toHaveLength(1);
   });
@@ -97,6 +100,85 @@ describe('startWebSocketServer', () => {
       5_000,
       'the new subscription',
     );
+  });
+
+  it('stops in time when a peer never answers the close, and calls that graceful', async () => {
+    const gateway = await harness.gateway({ SHUTDOWN_TIMEOUT_MS: '2000' });
+    const { port } = new URL(gateway.app.url);
+    // An upgraded socket whose peer then reads and answers nothing: a phone that lost its network.
+    const peer = connect(Number(port), '127.0.0.1');
+    harness.defer(async () => void peer.destroy());
+    await within(
+      new Promise<void>((resolve) => {
+        peer.once('connect', () =>
+          peer.write(
+            'GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+              'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+              'Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n',
+          ),
+        );
+        peer.once('data', () => resolve());
+      }),
+      5_000,
+      'the upgrade',
+    );
+    peer.pause();
+    await until(() => gateway.app.internals.webSocketConnections() === 1, 5_000, 'the socket');
+
+    const startedAt = Date.now();
+    expect(await within(gateway.app.stop(), 5_000, 'app.stop()')).toEqual({ graceful: true });
+    // The peer gets the close handshake's 500 ms (a quarter of the bound), not the whole bound.
+    expect(Date.now() - startedAt).toBeLessThan(1_500);
+  });
+
+  it('refuses an id still running after its client completed it, so the slot and the answer stay its own', async () => {
+    const simulator = await harness.simulator();
+    const gateway = await harness.gateway({ MAX_OPERATIONS_PER_CONNECTION: '2' }, { simulator });
+    simulator.faults.inject({ kind: 'latency', ms: 300 }, { endpoint: 'query', times: Infinity });
+    const socket = await RawGraphqlSocket.open(gateway.app.wsUrl);
+    harness.defer(async () => socket.terminate());
+    socket.subscribe('x', print(LookupNumbersDocument), { to: ['41793026720'] });
+    await simulator.waitForRequest((r) => r.path === '/number/1/query');
+    socket.send({ id: 'x', type: 'complete' });
+    socket.subscribe('x', print(LookupNumbersDocument), { to: ['41793026729'] });
+
+    const refused = await socket.waitFor((m) => m.id === 'x', 5_000, 'the reused id to be answered');
+    expect(refused.type).toBe('error');
+    expect(refused.payload).toMatchObject([{ extensions: { code: 'BAD_REQUEST' } }]);
+    // The completed query's answer is not sent under the id either, and nothing else reached the provider.
+    await until(() => gateway.app.internals.registry.stats().activeWatches === 0, 5_000, 'idle');
+    await simulator.idle();
+    expect(socket.messages.filter((m) => m.id === 'x').map((m) => m.type)).toEqual(['error']);
+    expect(simulator.received.filter((r) => r.path === '/number/1/query')).toHaveLength(1);
+  });
+
+  it('frees the slot of a refused operation its client completed while it was being checked', async () => {
+    const gateway = await harness.gateway({ MAX_OPERATIONS_PER_CONNECTION: '1' });
+    const socket = await RawGraphqlSocket.open(gateway.app.wsUrl);
+    harness.defer(async () => socket.terminate());
+    // Refused by validation, and completed by the client in the same breath.
+    socket.subscribe('bad', '{ nope }', {});
+    socket.send({ id: 'bad', type: 'complete' });
+    // Until the refusal is through, the slot is rightly taken; after it, a leaked slot would refuse every try.
+    let answer: WsMessage | undefined;
+    for (let attempt = 0; attempt < 100 && answer?.type !== 'next'; attempt++) {
+      socket.subscribe(`good-${attempt}`, '{ __typename }', {});
+      answer = await socket.waitFor((m) => m.id === `good-${attempt}`, 5_000, 'the next operation');
+    }
+    expect(answer).toMatchObject({ type: 'next', payload: { data: { __typename: 'Query' } } });
+  });
+
+  it('closes with 4409 for a long reused id, its reason cut to what a close frame carries', async () => {
+    const gateway = await harness.gateway();
+    const socket = await RawGraphqlSocket.open(gateway.app.wsUrl);
+    harness.defer(async () => socket.terminate());
+    const id = 'i'.repeat(200);
+    const requestId = '00000000-0000-4000-8000-000000000000';
+    socket.subscribe(id, print(LookupCompletedDocument), { requestId });
+    socket.subscribe(id, print(LookupCompletedDocument), { requestId });
+    const closed = await within(socket.closed, 5_000, 'the close');
+    expect(closed.code).toBe(4409);
+    expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
   });
 
   it('logs a client protocol error as one line instead of writing a stack trace to stderr', async () => {

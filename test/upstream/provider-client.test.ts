@@ -455,15 +455,30 @@ describe('ProviderClient', () => {
       expect(sim.received).toHaveLength(2);
     });
 
-    it.each(['truncated', 'non-json'] as const)(
-      'takes a %s 2xx acknowledgement as accepted, without ids, and does not resend it',
-      async (kind) => {
-        sim.faults.inject({ kind }, { endpoint: 'notify' });
+    it('takes a JSON 2xx acknowledgement cut off mid-body as accepted, without ids, and does not resend it', async () => {
+      sim.faults.inject({ kind: 'truncated' }, { endpoint: 'notify' });
 
-        expect(await client().notify([NUMBER], NOTIFY_URL)).toEqual({ results: [] });
-        expect(sim.received).toHaveLength(1);
-      },
-    );
+      expect(await client().notify([NUMBER], NOTIFY_URL)).toEqual({ results: [] });
+      expect(sim.received).toHaveLength(1);
+    });
+
+    it('takes a JSON 2xx of another shape as accepted, but not a 2xx page that is not JSON', async () => {
+      const raw = await rawServer((req, res) => {
+        if (req.url?.includes('shape')) sendJson(res, { unexpected: true });
+        else {
+          res.writeHead(200, { 'content-type': 'text/html' });
+          res.end('<html>captive portal</html>');
+        }
+      });
+      expect(await client({ baseUrl: `${raw.url}/shape` }).notify([NUMBER], NOTIFY_URL)).toEqual({
+        results: [],
+      });
+      const error = await upstreamFailure(
+        client({ baseUrl: `${raw.url}/html` }).notify([NUMBER], NOTIFY_URL),
+      );
+      expect(error.extensions.code).toBe(GatewayErrorCode.UPSTREAM_BAD_RESPONSE);
+      expect(error.upstream.outcomeKnown).toBe(false);
+    });
 
     it('marks refusals as outcome known', async () => {
       sim.faults.inject({ kind: 'status', status: 400 }, { endpoint: 'notify' });

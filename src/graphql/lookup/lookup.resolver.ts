@@ -6,6 +6,9 @@ import { LookupRequest, LookupRequestState } from './lookup-request.type';
 import { NumberLookupResult } from './number-lookup-result.type';
 
 function toLookupRequest(record: RequestRecord): LookupRequest {
+  // Leaf values go out unserialised (graphql-jit): a state this version does not know (a record written by
+  // another) must fail here rather than leave a hole in the response.
+  if (!(record.state in LookupRequestState)) throw new Error(`unknown request state ${record.state}`);
   return {
     id: record.id,
     bulkId: record.bulkIds[0] ?? null,
