@@ -27,14 +27,14 @@ import { createErrorFormatter } from './server/format-error';
 import { createHttpDrain } from './server/drain';
 import { createHttpHandler, createHttpOperationPlugin, createKeyAuthenticator } from './server/http-app';
 import { createJitExecution } from './server/jit-executor';
-import { createWebSocketOperationGuard } from './server/operation-guard';
+import { clientAddress, createWebSocketOperationGuard } from './server/operation-guard';
 import {
   createDepthLimitRule,
   createNumberCapPlugin,
   createRootFieldLimitRule,
   noIntrospectionRule,
 } from './server/operation-limits';
-import { createRateLimiter } from './server/rate-limit';
+import { checkKey, createRateLimiter } from './server/rate-limit';
 import { startWebSocketServer, type GatewayWebSocketServer } from './server/ws-server';
 import { startProviderSimulator, type ProviderSimulator } from './simulator';
 import { ProviderClient } from './upstream/provider-client';
@@ -153,7 +153,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
   const store: RequestStore = guardStore(
     redis
       ? new RedisRequestStore(redis.command, { keyPrefix: config.redisKeyPrefix })
-      : new MemoryRequestStore(),
+      : new MemoryRequestStore({ maxNumbers: config.requests.maxStoredNumbers }),
     logger,
   );
   const pubsub: PubSub = redis
@@ -224,6 +224,8 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
     stopOnTerminationSignals: false,
     allowBatchedHttpRequests: config.http.maxBatchSize > 0,
     validationRules,
+    // Bounds a document's aliases (each response key costs tokens) and nesting before parsing goes deep.
+    parseOptions: { maxTokens: config.http.maxQueryTokens },
     includeStacktraceInErrorResponses: false,
     formatError,
     logger,
@@ -362,6 +364,9 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
       // A client that trickles a body (or headers) must not hold a connection for Node's default 5 minutes.
       httpServer.requestTimeout = 30_000;
       httpServer.headersTimeout = 10_000;
+      // Nor one that stops reading its answer (the longest a lookup may legitimately wait is the retry budget).
+      httpServer.timeout = Math.max(120_000, config.provider.retryBudgetMs + 10_000);
+      if (config.http.maxConnections > 0) httpServer.maxConnections = config.http.maxConnections;
       // Listen before the WebSocket server attaches: a listen error (EADDRINUSE, bad HOST) then rejects start()
       // with one clear message instead of surfacing through graphql-ws as an internal error with a stack.
       await new Promise<void>((resolve, reject) => {
@@ -377,7 +382,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         path: GRAPHQL_PATH,
         logger,
         context,
-        authenticate: (params) => {
+        authenticate: (params, request) => {
           // Clients that mirror their HTTP headers into connection_init send `{ headers: { authorization } }`.
           const headers = params?.headers as Record<string, unknown> | undefined;
           const raw =
@@ -388,7 +393,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
             headers?.Authorization;
           const key =
             typeof raw === 'string' ? (raw.match(/^Bearer\s+(.+)$/i)?.[1] ?? raw).trim() : undefined;
-          return authenticate(key);
+          return checkKey(rateLimiter, authenticate(key), clientAddress(request, config.http.trustProxyHops));
         },
         formatError,
         keepAliveMs: config.ws.keepAliveMs,
@@ -397,6 +402,7 @@ export function buildApp(config: GatewayConfig, options: BuildAppOptions = {}): 
         prepare: createWebSocketOperationGuard({
           schema,
           validationRules,
+          maxQueryTokens: config.http.maxQueryTokens,
           maxNumbersPerOperation: config.lookup.maxNumbersPerOperation,
           rateLimiter,
           trustProxyHops: config.http.trustProxyHops,

@@ -44,6 +44,11 @@ export interface GatewayConfig {
     asyncTimeoutMs: number;
     /** Requests are forgotten this long after creation (`REQUEST_RETENTION_MS`, default 24 h). */
     retentionMs: number;
+    /**
+     * In-process mode: most numbers over all stored requests (`MAX_STORED_NUMBERS`, default 200 000); finished
+     * requests are forgotten early to make room, and `requestLookup` is refused when only pending ones are left.
+     */
+    maxStoredNumbers: number;
   };
   /** `REDIS_URL`; unset = in-process store and pub/sub. */
   redisUrl?: string;
@@ -64,6 +69,10 @@ export interface GatewayConfig {
     maxQueryDepth: number;
     /** Most top-level fields (aliases included) in one operation (`MAX_ROOT_FIELDS`, default 10). */
     maxRootFields: number;
+    /** Most lexical tokens in one document (`MAX_QUERY_TOKENS`, default 2000): bounds its aliases and nesting. */
+    maxQueryTokens: number;
+    /** Most open connections, HTTP and WebSocket (`MAX_CONNECTIONS`, default 0 = no bound of the gateway's own). */
+    maxConnections: number;
     /** Operations per batched HTTP request (`MAX_BATCH_SIZE`, default 0 = batching off). */
     maxBatchSize: number;
     /**
@@ -171,6 +180,7 @@ const envSchema = z.object({
   CACHE_MAX_ENTRIES: int(1, 10_000_000).default('100000'),
   ASYNC_RESULT_TIMEOUT_MS: int(100, 7 * 24 * 3_600_000).default('300000'),
   REQUEST_RETENTION_MS: int(1_000, 30 * 24 * 3_600_000).default('86400000'),
+  MAX_STORED_NUMBERS: int(1_000, 100_000_000).default('200000'),
   REDIS_URL: z
     .string()
     .trim()
@@ -188,6 +198,8 @@ const envSchema = z.object({
   CALLBACK_MAX_BODY_BYTES: int(1_024, 100_000_000).default('5242880'),
   MAX_QUERY_DEPTH: int(1, 100).default('8'),
   MAX_ROOT_FIELDS: int(1, 1_000).default('10'),
+  MAX_QUERY_TOKENS: int(100, 1_000_000).default('2000'),
+  MAX_CONNECTIONS: int(0, 10_000_000).default('0'),
   MAX_BATCH_SIZE: int(0, 100).default('0'),
   TRUST_PROXY: int(0, 10).default('0'),
   CLIENT_API_KEYS: list.default(''),
@@ -246,6 +258,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   if (timeout !== undefined && retention !== undefined && retention < timeout) {
     problems.push('REQUEST_RETENTION_MS: must not be shorter than ASYNC_RESULT_TIMEOUT_MS');
   }
+  const maxStored = value('MAX_STORED_NUMBERS');
+  const maxPerOperation = value('MAX_NUMBERS_PER_OPERATION');
+  if (maxStored !== undefined && maxPerOperation !== undefined && maxStored < maxPerOperation) {
+    problems.push('MAX_STORED_NUMBERS: must not be smaller than MAX_NUMBERS_PER_OPERATION');
+  }
   const e = parsed.success ? parsed.data : undefined;
   if (problems.length > 0 || !e) throw new ConfigError(problems);
 
@@ -276,7 +293,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       cacheTtlMs: e.CACHE_TTL_MS,
       cacheMaxEntries: e.CACHE_MAX_ENTRIES,
     },
-    requests: { asyncTimeoutMs: e.ASYNC_RESULT_TIMEOUT_MS, retentionMs: e.REQUEST_RETENTION_MS },
+    requests: {
+      asyncTimeoutMs: e.ASYNC_RESULT_TIMEOUT_MS,
+      retentionMs: e.REQUEST_RETENTION_MS,
+      maxStoredNumbers: e.MAX_STORED_NUMBERS,
+    },
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     http: {
@@ -287,6 +308,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       callbackMaxBodyBytes: e.CALLBACK_MAX_BODY_BYTES,
       maxQueryDepth: e.MAX_QUERY_DEPTH,
       maxRootFields: e.MAX_ROOT_FIELDS,
+      maxQueryTokens: e.MAX_QUERY_TOKENS,
+      maxConnections: e.MAX_CONNECTIONS,
       maxBatchSize: e.MAX_BATCH_SIZE,
       trustProxyHops: e.TRUST_PROXY,
     },

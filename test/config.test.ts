@@ -49,9 +49,12 @@ describe('loadConfig', () => {
       UPSTREAM_RETRY_MAX_DELAY_MS: '100',
       INFOBIP_BASE_URL: 'https://api.example.com',
       REDIS_URL: 'http://secret-host:6379',
+      MAX_NUMBERS_PER_OPERATION: '5000',
+      MAX_STORED_NUMBERS: '2000',
     });
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([
       'INFOBIP_API_KEY',
+      'MAX_STORED_NUMBERS',
       'PORT',
       'REDIS_URL',
       'REQUEST_RETENTION_MS',

@@ -1,4 +1,4 @@
-import { ServiceUnavailableError } from '../errors';
+import { GatewayError, ServiceUnavailableError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { RequestStore } from './request-store';
 
@@ -22,6 +22,8 @@ export function guardStore(store: RequestStore, logger: Logger): RequestStore {
         }
         return result;
       } catch (error) {
+        // The store saying no (full) is an answer, not an outage.
+        if (error instanceof GatewayError) throw error;
         const fields = { err: { message: (error as Error).message }, op: name };
         if (failing) logger.debug(fields, 'request store still unavailable');
         else logger.warn(fields, 'request store unavailable');

@@ -1,3 +1,4 @@
+import { ServiceUnavailableError } from '../errors';
 import type { LookupResultData } from '../lookup/lookup-result';
 import type { Acknowledgement, AddResultsOutcome, RequestRecord, RequestStore } from './request-store';
 
@@ -10,7 +11,11 @@ interface Entry {
 /**
  * In-process request store: one instance only, lost on restart. Records are copied in and out so callers can
  * never mutate stored state, matching the Redis store's semantics. A request past retention is never returned;
- * memory is reclaimed by a sweep every `sweepIntervalMs` (default 60 s). Never rejects.
+ * memory is reclaimed by a sweep every `sweepIntervalMs` (default 60 s).
+ *
+ * It holds at most `maxNumbers` numbers over all its requests (default: no bound): a request that would pass the
+ * bound first makes room by forgetting finished (COMPLETED or EXPIRED) requests, oldest first, and when only
+ * pending ones are left `create` rejects with a `SERVICE_UNAVAILABLE` error saying so. Nothing else rejects.
  */
 export class MemoryRequestStore implements RequestStore {
   private readonly entries = new Map<string, Entry>();
@@ -18,8 +23,13 @@ export class MemoryRequestStore implements RequestStore {
   private readonly pendingIds = new Set<string>();
   private readonly sweepTimer: NodeJS.Timeout;
 
-  constructor(options: { sweepIntervalMs?: number; clock?: () => number } = {}) {
+  private readonly maxNumbers: number;
+  /** Numbers over every stored request, against `maxNumbers`. */
+  private heldNumbers = 0;
+
+  constructor(options: { sweepIntervalMs?: number; clock?: () => number; maxNumbers?: number } = {}) {
     this.clock = options.clock ?? Date.now;
+    this.maxNumbers = options.maxNumbers ?? Infinity;
     this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
   }
@@ -32,8 +42,22 @@ export class MemoryRequestStore implements RequestStore {
   }
 
   private forget(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry) this.heldNumbers -= entry.record.to.length;
     this.entries.delete(id);
     this.pendingIds.delete(id);
+  }
+
+  /** Forgets finished requests, oldest first, until `numbers` more fit; false when they still do not. */
+  private makeRoom(numbers: number): boolean {
+    if (this.heldNumbers + numbers <= this.maxNumbers) return true;
+    this.sweep();
+    // A Map iterates in insertion order: the oldest requests come first.
+    for (const [id, entry] of this.entries) {
+      if (this.heldNumbers + numbers <= this.maxNumbers) break;
+      if (entry.record.state !== 'PENDING') this.forget(id);
+    }
+    return this.heldNumbers + numbers <= this.maxNumbers;
   }
 
   private live(id: string): Entry | undefined {
@@ -46,6 +70,12 @@ export class MemoryRequestStore implements RequestStore {
   }
 
   async create(record: RequestRecord, retentionMs: number): Promise<void> {
+    if (!this.makeRoom(record.to.length)) {
+      throw new ServiceUnavailableError(
+        'The gateway holds as many pending asynchronous lookups as it may (MAX_STORED_NUMBERS); retry later.',
+      );
+    }
+    this.heldNumbers += record.to.length;
     this.entries.set(record.id, {
       record: structuredClone(record),
       byNumber: new Set(record.results.map((r) => r.to)),
@@ -147,6 +177,7 @@ export class MemoryRequestStore implements RequestStore {
 
   async dispose(): Promise<void> {
     clearInterval(this.sweepTimer);
+    this.heldNumbers = 0;
     this.entries.clear();
     this.pendingIds.clear();
   }

@@ -45,6 +45,9 @@ export interface RegistryStats {
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
 
+/** What `randomUUID()` produces: the only request ids there are. */
+const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 const isOverdue = (record: RequestRecord): boolean =>
   record.state === 'PENDING' && Date.parse(record.expiresAt) <= Date.now();
 
@@ -105,7 +108,7 @@ export class RequestRegistry {
    * the acknowledgement's. Rejects when the store is unavailable.
    */
   async get(id: string, ownerId?: string): Promise<RequestRecord | null> {
-    let record = await this.store.get(id);
+    let record = await this.read(id);
     if (record && isOverdue(record)) {
       await this.expireIfDue(id);
       record = await this.store.get(id);
@@ -113,6 +116,15 @@ export class RequestRegistry {
     if (!record || (record.ownerId ?? undefined) !== (ownerId ?? undefined)) return null;
     // Filled when read, not when stored: a callback can be stored before the acknowledgement is recorded.
     return { ...record, results: withMessageIds(record.results, record.messageIds) };
+  }
+
+  /**
+   * The stored request for an id from outside (a client, a callback URL): only ids of the form this registry
+   * hands out reach the store, so no client-chosen string becomes part of a store key (`<id>:order` would name
+   * another key in Redis).
+   */
+  private async read(id: string): Promise<RequestRecord | null> {
+    return REQUEST_ID.test(id) ? this.store.get(id) : null;
   }
 
   /**
@@ -135,7 +147,7 @@ export class RequestRegistry {
    * Rejects only when the store is unavailable.
    */
   async verifyCallback(id: string, secret: string): Promise<boolean> {
-    const record = await this.store.get(id);
+    const record = await this.read(id);
     const expected = record ? Buffer.from(record.secretHash, 'hex') : sha256('');
     return timingSafeEqual(sha256(secret), expected) && record !== null;
   }
@@ -153,7 +165,7 @@ export class RequestRegistry {
    * already stored publishes a `resync`, so subscribers that missed the first publish rebuild from the store.
    */
   async receiveCallback(id: string, secret: string, body: unknown): Promise<CallbackOutcome> {
-    const record = await this.store.get(id);
+    const record = await this.read(id);
     const expected = record ? Buffer.from(record.secretHash, 'hex') : sha256('');
     const matches = timingSafeEqual(sha256(secret), expected) && record !== null;
     if (!record || !matches) return { kind: 'not-found' };

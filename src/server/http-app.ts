@@ -16,7 +16,7 @@ import {
   type CallbackReceiver,
 } from '../requests/callback-route';
 import { clientAddress } from './operation-guard';
-import { rateLimitKey, type OperationRateLimiter } from './rate-limit';
+import { checkKey, rateLimitKey, type OperationRateLimiter } from './rate-limit';
 
 /** A dependency /readyz checks. `check` never throws; false = not ready. */
 export interface ReadinessCheck {
@@ -108,6 +108,8 @@ export function createHttpOperationPlugin(): ApolloServerPlugin {
     },
   };
 }
+
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
 /** What body-parser attaches to a request it has read. */
 type ParsedRequest = IncomingMessage & { body?: unknown };
@@ -219,7 +221,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
             : type === 'charset.unsupported'
               ? 'Unsupported request charset: send UTF-8 JSON.'
               : type === 'encoding.unsupported'
-                ? 'Unsupported Content-Encoding: send the body as is, gzip or deflate.'
+                ? 'Unsupported Content-Encoding: send the body as is, or as gzip, deflate or br.'
                 : 'Bad request.';
     refuseEarly(res, requestId, status >= 500 ? 500 : status, { message, extensions: { code } });
   };
@@ -232,7 +234,6 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     seen: { counted: boolean },
   ) => {
     const key = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
-    const clientId = options.authenticate(key);
     const refuse = (error: GraphQLError): never => {
       const name = (body as { operationName?: unknown } | undefined)?.operationName;
       options.observer
@@ -243,10 +244,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     };
     const operations = Array.isArray(body) ? body.length : 1;
     const address = clientAddress(req, options.trustProxyHops);
+    const clientId = await checkKey(options.rateLimiter, options.authenticate(key), address);
+    if (clientId instanceof GraphQLError) refuse(clientId);
     if (clientId === null) {
-      // A wrong key costs its sender's address the same budget: with a rate limit on, guessing keys stalls.
-      const limited = await options.rateLimiter.admit(rateLimitKey(undefined, address), operations);
-      if (limited) refuse(limited);
       refuse(
         new GraphQLError('A valid API key is required: send "Authorization: Bearer <key>".', {
           extensions: {
@@ -256,9 +256,10 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         }),
       );
     }
-    const limited = await options.rateLimiter.admit(rateLimitKey(clientId ?? undefined, address), operations);
+    const id = clientId as string | undefined;
+    const limited = await options.rateLimiter.admit(rateLimitKey(id, address), operations);
     if (limited) refuse(limited);
-    return options.context(clientId ?? undefined, requestId);
+    return options.context(id, requestId);
   };
 
   const graphql = async (req: ParsedRequest, res: ServerResponse, requestId: string, search: string) => {
@@ -277,6 +278,21 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         extensions: { code: 'BAD_REQUEST' },
       });
       return;
+    }
+    // UTF-8 only (body-parser would also decode UTF-7, -16 and -32, which a filter in front that matches bytes
+    // cannot read); `utf8` is a common spelling of it.
+    const contentType = req.headers['content-type'];
+    const charset = contentType ? CHARSET.exec(contentType)?.[1]?.toLowerCase() : undefined;
+    if (charset !== undefined && charset !== 'utf-8') {
+      if (charset === 'utf8')
+        req.headers['content-type'] = (contentType as string).replace(CHARSET, '; charset=utf-8');
+      else {
+        refuseEarly(res, requestId, 415, {
+          message: 'Unsupported request charset: send UTF-8 JSON.',
+          extensions: { code: 'BAD_REQUEST' },
+        });
+        return;
+      }
     }
     try {
       await through(jsonBody, req, res);

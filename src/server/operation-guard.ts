@@ -24,6 +24,8 @@ export interface OperationGuardOptions {
   schema: GraphQLSchema;
   /** Rules on top of GraphQL's own (depth limit; no introspection when it is off). */
   validationRules: readonly ValidationRule[];
+  /** Most lexical tokens in one document (`MAX_QUERY_TOKENS`), as Apollo Server's parser is told over HTTP. */
+  maxQueryTokens?: number;
   /** Cap on phone numbers per operation, across aliases (`MAX_NUMBERS_PER_OPERATION`). */
   maxNumbersPerOperation: number;
   rateLimiter: OperationRateLimiter;
@@ -96,7 +98,7 @@ export function createWebSocketOperationGuard(options: OperationGuardOptions) {
     let document = documents.get(payload.query);
     if (!document) {
       try {
-        document = parse(payload.query);
+        document = parse(payload.query, { maxTokens: options.maxQueryTokens });
       } catch (error) {
         return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
       }

@@ -8,6 +8,27 @@ export interface OperationRateLimiter {
    * (HTTP 429, `Retry-After`, `extensions.retryAfterSeconds`) when over it, else undefined. Never rejects.
    */
   admit(key: string, operations?: number): Promise<RateLimitedError | undefined>;
+  /** The `RATE_LIMITED` error `key`'s budget stands at now, without spending any of it; undefined while within. */
+  blocked(key: string): Promise<RateLimitedError | undefined>;
+}
+
+/**
+ * A client key as checked under the budget of wrong keys per address: while the address is over it, every key it
+ * sends is refused with the `RATE_LIMITED` error before being looked at (so a guess that happens to be right is
+ * refused like the wrong ones, and guessing stalls); a wrong key spends one operation of that budget. Returns the
+ * client id (undefined when client auth is off), null for a wrong or missing key, or the error.
+ */
+export async function checkKey(
+  limiter: OperationRateLimiter,
+  clientId: string | null | undefined,
+  address: string | undefined,
+): Promise<string | null | undefined | RateLimitedError> {
+  if (clientId === undefined) return undefined;
+  const key = `wrong-key:${rateLimitKey(undefined, address)}`;
+  const blocked = await limiter.blocked(key);
+  if (blocked) return blocked;
+  if (clientId === null) await limiter.admit(key);
+  return clientId;
 }
 
 /** The client's rate-limit key: its client id when it authenticated, else its address. */
@@ -20,8 +41,17 @@ export function rateLimitKey(clientId: string | undefined, address: string | und
  * several instances, each counts on its own). `perMinute` 0 turns limiting off: everything is admitted.
  */
 export function createRateLimiter(perMinute: number): OperationRateLimiter {
-  if (perMinute <= 0) return { admit: async () => undefined };
+  if (perMinute <= 0) return { admit: async () => undefined, blocked: async () => undefined };
   const limiter = new RateLimiterMemory({ points: perMinute, duration: 60 });
+  const refusal = (msBeforeNext: number) => {
+    const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1_000));
+    const error = new RateLimitedError(retryAfterSeconds);
+    error.extensions.http = {
+      status: 429,
+      headers: new Map([['retry-after', String(retryAfterSeconds)]]),
+    };
+    return error;
+  };
   return {
     async admit(key, operations = 1) {
       try {
@@ -30,14 +60,12 @@ export function createRateLimiter(perMinute: number): OperationRateLimiter {
       } catch (rejection) {
         // The memory store cannot fail; should it ever, serving beats refusing everyone.
         if (!(rejection instanceof RateLimiterRes)) return undefined;
-        const retryAfterSeconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1_000));
-        const error = new RateLimitedError(retryAfterSeconds);
-        error.extensions.http = {
-          status: 429,
-          headers: new Map([['retry-after', String(retryAfterSeconds)]]),
-        };
-        return error;
+        return refusal(rejection.msBeforeNext);
       }
+    },
+    async blocked(key) {
+      const state = await limiter.get(key).catch(() => null);
+      return state && state.remainingPoints <= 0 ? refusal(state.msBeforeNext) : undefined;
     },
   };
 }

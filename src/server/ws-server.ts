@@ -36,8 +36,14 @@ export interface WebSocketServerOptions {
   logger: Logger;
   /** Builds the operation context; `clientId` comes from {@link WebSocketServerOptions.authenticate}. */
   context: (clientId: string | undefined, requestId: string) => GatewayContext;
-  /** Checks `connectionParams`; returns the client id, `null` to refuse (close 4403), undefined when auth is off. */
-  authenticate: (connectionParams: Record<string, unknown> | undefined) => string | null | undefined;
+  /**
+   * Checks `connectionParams`; returns the client id, `null` to refuse (close 4403), undefined when auth is off,
+   * or a `RATE_LIMITED` error when the address sent too many wrong keys (close 4429).
+   */
+  authenticate: (
+    connectionParams: Record<string, unknown> | undefined,
+    request: IncomingMessage,
+  ) => Promise<string | null | undefined | GraphQLError>;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   /** Ping interval in ms; a peer that misses a pong by the next ping is terminated. 0 = off. */
   keepAliveMs: number;
@@ -178,8 +184,13 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
     // by client since results are scoped by client.
     subscribe: sharedSubscribe,
     connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs,
-    onConnect: (ctx) => {
-      const clientId = options.authenticate(ctx.connectionParams);
+    onConnect: async (ctx) => {
+      const clientId = await options.authenticate(ctx.connectionParams, ctx.extra.request);
+      if (clientId instanceof GraphQLError) {
+        // Closed before graphql-ws's own close: its 4403 then finds the socket closing and is not sent.
+        ctx.extra.socket.close(CloseCode.TooManyInitialisationRequests, 'Too many wrong keys: try later');
+        return false;
+      }
       // graphql-ws closes with 4403 Forbidden when onConnect returns false.
       if (clientId === null) return false;
       ctx.extra.clientId = clientId;

@@ -1,6 +1,7 @@
 import type { ExecutionResult } from 'graphql';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { simulateLookup } from '../../src/simulator';
 import {
   LookupCompletedDocument,
   LookupRequestDocument,
@@ -85,9 +86,11 @@ describe('client auth and abuse limits', () => {
     it('counts wrong keys against the rate limit of their address, so guessing keys stalls', async () => {
       const gateway = await harness.gateway({ ...keys, RATE_LIMIT_PER_MINUTE: '3' });
       const codes: unknown[] = [];
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 4; i++) {
         codes.push(codeOf((await gateway.gql('{ __typename }', undefined, bearer(`guess-${i}`))).body));
       }
+      // Then even the right key is refused from that address: a lucky guess looks like the others.
+      codes.push(codeOf((await gateway.gql('{ __typename }', undefined, bearer('key-a'))).body));
       expect(codes).toEqual([
         'UNAUTHENTICATED',
         'UNAUTHENTICATED',
@@ -95,6 +98,15 @@ describe('client auth and abuse limits', () => {
         'RATE_LIMITED',
         'RATE_LIMITED',
       ]);
+    });
+
+    it('stalls key guessing over WebSocket the same way: 4403 for wrong keys, then 4429 for any', async () => {
+      const gateway = await harness.gateway({ ...keys, RATE_LIMIT_PER_MINUTE: '3' });
+      const codes: number[] = [];
+      for (let i = 0; i < 4; i++)
+        codes.push(await closeCodeOf(gateway, { authorization: `Bearer guess-${i}` }));
+      codes.push(await closeCodeOf(gateway, { authorization: 'Bearer key-a' }));
+      expect(codes).toEqual([4403, 4403, 4403, 4429, 4429]);
     });
 
     it('closes a WebSocket with 4403 for missing or wrong connectionParams, and serves a right key', async () => {
@@ -192,6 +204,57 @@ describe('client auth and abuse limits', () => {
         'subscription { lookupCompleted(requestId: "x") { originalNetwork { networkName } } }',
       );
       expect(errors![0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', maxQueryDepth: 2 });
+    });
+  });
+
+  describe('document size (MAX_QUERY_TOKENS)', () => {
+    it('refuses a document of more tokens, so aliases cannot multiply a response, over HTTP and WebSocket', async () => {
+      const gateway = await harness.gateway({ MAX_QUERY_TOKENS: '500' });
+      const aliases = (n: number) =>
+        `{ lookupNumbers(to: ["41793026727"]) { ${Array.from({ length: n }, (_, i) => `a${i}: to`).join(' ')} } }`;
+
+      const refused = await gateway.gql(aliases(200));
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors![0].extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+      expect(refused.body.errors![0].message).toContain('500 tokens');
+      const { errors } = await overWs(gateway.wsClient(), aliases(200));
+      expect(errors![0].extensions).toMatchObject({ code: 'GRAPHQL_PARSE_FAILED' });
+      expect(gateway.simulator.received).toHaveLength(0);
+
+      expect((await gateway.gql(aliases(100))).body.errors).toBeUndefined();
+    });
+  });
+
+  describe('stored async requests in process (MAX_STORED_NUMBERS)', () => {
+    it('forgets finished requests first to make room, then refuses requestLookup before any provider call', async () => {
+      const simulator = await harness.simulator({ callbackDelayMs: 60_000 });
+      const gateway = await harness.gateway(
+        { MAX_STORED_NUMBERS: '1000', MAX_NUMBERS_PER_OPERATION: '600' },
+        { simulator },
+      );
+      const numbers = (base: number, n: number) =>
+        Array.from({ length: n }, (_, i) => String(41_793_000_000 + base + i));
+      const first = await gateway.gql(RequestLookupDocument, { to: numbers(0, 600) });
+      const firstId = first.body.data!.requestLookup.id;
+      // Finished: every number answered.
+      const notify = await simulator.waitForRequest((r) => r.path === '/number/1/notify');
+      const url = (notify.body as { notifyUrl: string }).notifyUrl;
+      const results = numbers(0, 600).map((to) => ({ ...simulateLookup(to), messageId: `m-${to}` }));
+      expect((await gateway.postCallback(url, { results })).status).toBe(200);
+
+      const second = await gateway.gql(RequestLookupDocument, { to: numbers(1_000, 400) });
+      expect(second.body.errors).toBeUndefined();
+      // Room was made by forgetting the finished request, never a pending one.
+      const third = await gateway.gql(RequestLookupDocument, { to: numbers(2_000, 600) });
+      expect(third.body.errors).toBeUndefined();
+      expect((await gateway.gql(LookupRequestDocument, { id: firstId })).body.data!.lookupRequest).toBeNull();
+
+      const refused = await gateway.gql(RequestLookupDocument, { to: numbers(3_000, 10) });
+      expect(refused.body.errors![0].extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      expect(refused.body.errors![0].message).toContain('MAX_STORED_NUMBERS');
+      expect(simulator.received.filter((r) => r.path === '/number/1/notify')).toHaveLength(3);
+      const pending = await gateway.gql(LookupRequestDocument, { id: second.body.data!.requestLookup.id });
+      expect(pending.body.data!.lookupRequest).toMatchObject({ state: 'PENDING' });
     });
   });
 

@@ -5,6 +5,7 @@ import { createLogger } from '../../src/observability/logger';
 import { RequestLookupDocument } from '../fixtures/generated/graphql';
 import { within } from '../helpers/deadline';
 import { Harness, type TestGateway } from '../helpers/gateway';
+import { RawGraphqlSocket } from '../helpers/raw-ws';
 
 /** Opens a raw WebSocket with an `Origin` header; resolves with 'open' or the HTTP status it was refused with. */
 async function openWithOrigin(gateway: TestGateway, origin?: string): Promise<'open' | number> {
@@ -80,6 +81,48 @@ describe('hardening against hostile clients', () => {
     }
     const broken = (await (await post('{"query": ')).json()) as { errors: { message: string }[] };
     expect(broken.errors[0].message).toContain('not valid JSON');
+  });
+
+  it('reads request bodies in UTF-8 only (utf8 spelled either way), answering 415 to any other charset', async () => {
+    const gateway = await harness.gateway();
+    const post = (charset: string, body: Buffer) =>
+      fetch(gateway.app.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': `application/json; charset=${charset}` },
+        body: new Uint8Array(body),
+      });
+    const query = JSON.stringify({ query: '{ __typename }' });
+    expect((await post('utf-8', Buffer.from(query))).status).toBe(200);
+    expect((await post('UTF8', Buffer.from(query))).status).toBe(200);
+    // UTF-7 hides braces from anything in front that matches bytes: +AHs- is "{".
+    for (const [charset, body] of [
+      ['utf-7', Buffer.from('{"query":"+AHs- __typename +AH0-"}')],
+      ['utf-16le', Buffer.from(query, 'utf16le')],
+      ['latin1', Buffer.from(query, 'latin1')],
+    ] as const) {
+      const answer = await post(charset, body);
+      expect(answer.status).toBe(415);
+      expect(
+        ((await answer.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code,
+      ).toBe('BAD_REQUEST');
+    }
+  });
+
+  it('holds at most MAX_CONNECTIONS connections, refusing the next one at once', async () => {
+    const gateway = await harness.gateway({ MAX_CONNECTIONS: '2' });
+    const sockets = await Promise.all([1, 2].map(() => RawGraphqlSocket.open(gateway.app.wsUrl)));
+    for (const socket of sockets) harness.defer(async () => socket.terminate());
+    const third = new WebSocket(gateway.app.wsUrl, 'graphql-transport-ws');
+    const outcome = await within(
+      new Promise<string>((resolve) => {
+        third.once('open', () => resolve('open'));
+        third.once('error', () => resolve('refused'));
+      }),
+      5_000,
+      'the third connection',
+    );
+    third.terminate();
+    expect(outcome).toBe('refused');
   });
 
   it('refuses WebSocket upgrades from browser origins CORS does not admit, so no page can drive the gateway', async () => {

@@ -208,6 +208,18 @@ describe.each([{ mode: 'in-process' }, { mode: 'redis' }])('RequestRegistry ($mo
     expect((await replayed.done).map((r) => [r.to, r.messageId])).toEqual(expected);
   });
 
+  it('takes only ids of the form it hands out, so no client string names another store key', async () => {
+    const { a } = await registries();
+    const { record, secret } = await a.create(NUMBERS);
+    for (const forged of [`${record.id}:order`, `${record.id}:results`, record.id.toUpperCase(), '*']) {
+      expect(await a.get(forged)).toBeNull();
+      expect(await a.verifyCallback(forged, secret)).toBe(false);
+      expect(await a.receiveCallback(forged, secret, { results: [] })).toEqual({ kind: 'not-found' });
+      await expect(a.watch(forged)).rejects.toMatchObject({ extensions: { code: 'NOT_FOUND' } });
+    }
+    expect(await a.get(record.id)).not.toBeNull();
+  });
+
   it('hands every watch on an instance the same object for a live result, so one execution serves them all', async () => {
     const { a, b } = await registries();
     const { record, secret } = await a.create(NUMBERS);
