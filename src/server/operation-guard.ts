@@ -47,13 +47,20 @@ export interface WebSocketClient {
 export function clientAddress(request: IncomingMessage, trustProxyHops: number): string | undefined {
   const peer = request.socket.remoteAddress;
   if (trustProxyHops <= 0) return peer;
-  const header = request.headers['x-forwarded-for'];
-  const forwarded = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+  const chain = [...forwardedList(request, 'x-forwarded-for'), peer ?? 'unknown'];
+  return chain[Math.max(0, chain.length - 1 - trustProxyHops)];
+}
+
+/** The comma-separated entries of an `X-Forwarded-*` header, in order, over all its copies. */
+export function forwardedList(
+  request: IncomingMessage,
+  name: 'x-forwarded-for' | 'x-forwarded-host',
+): string[] {
+  const header = request.headers[name];
+  return (Array.isArray(header) ? header.join(',') : (header ?? ''))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const chain = [...forwarded, peer ?? 'unknown'];
-  return chain[Math.max(0, chain.length - 1 - trustProxyHops)];
 }
 
 const withCode = (error: GraphQLError, code: string) =>

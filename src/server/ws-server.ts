@@ -18,6 +18,7 @@ import {
   type ObservedOperation,
   type OperationObserver,
 } from '../observability/operation-observer';
+import { forwardedList } from './operation-guard';
 import { createSharedSubscribe } from './shared-subscribe';
 
 /** Keep-alive pings go out in this many slices per interval (fewer for intervals under 1 s). */
@@ -374,11 +375,7 @@ export function startWebSocketServer(options: WebSocketServerOptions): GatewayWe
 function ownHosts(request: IncomingMessage, trustProxyHops: number): string[] {
   const hosts = request.headers.host ? [request.headers.host] : [];
   if (trustProxyHops <= 0) return hosts;
-  const header = request.headers['x-forwarded-host'];
-  const forwarded = (Array.isArray(header) ? header.join(',') : (header ?? ''))
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const forwarded = forwardedList(request, 'x-forwarded-host');
   const seen = forwarded[forwarded.length - trustProxyHops] ?? forwarded[0];
   return seen ? [...hosts, seen] : hosts;
 }

@@ -1,3 +1,4 @@
+import { ERRORS } from '../../src/simulator/scenarios';
 import type { ProviderError, ProviderStatus } from '../../src/upstream/provider-types';
 
 /** A final status as the provider writes it. */
@@ -10,11 +11,4 @@ export const DELIVERED_STATUS: ProviderStatus = {
 };
 
 /** The provider's "no error" (its OK group, spelled as its OpenAPI description does). */
-export const NO_ERROR: ProviderError = {
-  groupId: 0,
-  groupName: 'OK',
-  id: 0,
-  name: 'NO_ERROR',
-  description: 'No Error',
-  permanent: false,
-};
+export const NO_ERROR: ProviderError = ERRORS.noError;
