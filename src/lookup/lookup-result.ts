@@ -174,11 +174,3 @@ export function withMessageIds(
     return messageId ? { ...result, messageId } : result;
   });
 }
-
-/** Whether a result is final: the provider's PENDING group (id 1) is an acknowledgement, never a final answer. */
-export function isFinalResult(result: LookupResultData): boolean {
-  return !(
-    result.status &&
-    (result.status.groupId === 1 || result.status.groupName.toUpperCase() === 'PENDING')
-  );
-}

@@ -97,6 +97,15 @@ async function startGatewayProcess(harness: Harness, env: Record<string, string>
   return { child, graphqlUrl, simulatorUrl, logs, exited };
 }
 
+/** Makes the gateway process's simulator take `ms` to answer its next query call. */
+async function slowQueries(simulatorUrl: string, ms: number): Promise<void> {
+  await fetch(`${simulatorUrl}/__simulator/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ fault: { kind: 'latency', ms }, endpoint: 'query' }),
+  });
+}
+
 /** Resolves once the gateway process's simulator has received a call to `path`. */
 async function providerReceived(simulatorUrl: string, path: string): Promise<void> {
   await eventually(
@@ -168,11 +177,7 @@ describe.each(STORE_MODES)('graceful shutdown ($name)', (mode) => {
     );
 
     // An operation in flight: the provider (the built-in simulator) takes 1.5 s to answer it.
-    await fetch(`${simulatorUrl}/__simulator/faults`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ fault: { kind: 'latency', ms: 1_500 }, endpoint: 'query' }),
-    });
+    await slowQueries(simulatorUrl, 1_500);
     const inFlight = graphql(graphqlUrl, 'query ($to: [String!]!) { lookupNumbers(to: $to) { to mccMnc } }', {
       to: [NUMBERS[1]],
     });
@@ -280,11 +285,7 @@ describe('shutdown past its bound, and a killed instance', () => {
   it('on SIGINT cuts an operation outlasting SHUTDOWN_TIMEOUT_MS, still stops cleanly, and exits 1', async () => {
     const gateway = await startGatewayProcess(harness, { SHUTDOWN_TIMEOUT_MS: '1000' });
     const { graphqlUrl, simulatorUrl } = gateway;
-    await fetch(`${simulatorUrl}/__simulator/faults`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ fault: { kind: 'latency', ms: 30_000 }, endpoint: 'query' }),
-    });
+    await slowQueries(simulatorUrl, 30_000);
     const stuck = graphql(graphqlUrl, 'query ($to: [String!]!) { lookupNumbers(to: $to) { to } }', {
       to: [NUMBERS[0]],
     }).catch((error: unknown) => error);

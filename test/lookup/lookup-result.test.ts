@@ -1,9 +1,4 @@
-import {
-  isFinalResult,
-  isPendingStatus,
-  toLookupResult,
-  withMessageIds,
-} from '../../src/lookup/lookup-result';
+import { isPendingStatus, toLookupResult, withMessageIds } from '../../src/lookup/lookup-result';
 import type { ProviderResult } from '../../src/upstream/provider-types';
 import { DELIVERED_STATUS, NO_ERROR } from '../helpers/provider-fixtures';
 
@@ -61,16 +56,6 @@ describe('toLookupResult', () => {
 
   it('reports the number as asked for when the provider reformatted it', () => {
     expect(toLookupResult({ to: '+41 79 302 67 27' }, '41793026727')).toEqual({ to: '41793026727' });
-  });
-});
-
-describe('isFinalResult', () => {
-  it('treats the PENDING group as not final, whatever its spelling, and everything else as final', () => {
-    const pending = { groupId: 1, groupName: 'PENDING', id: 3, name: 'PENDING_WAITING_DELIVERY' };
-    expect(isFinalResult({ to: '1', status: pending })).toBe(false);
-    expect(isFinalResult({ to: '1', status: { ...pending, groupId: 9, groupName: 'pending' } })).toBe(false);
-    expect(isFinalResult({ to: '1', status: STATUS })).toBe(true);
-    expect(isFinalResult({ to: '1' })).toBe(true);
   });
 });
 
